@@ -1,0 +1,67 @@
+"""The per-tenant audit log: one row per change, append-only in the database.
+
+A trigger (created by the tenant migrations) refuses UPDATE, DELETE and TRUNCATE on the table,
+so not even a bug in the application can rewrite history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from piccolo.columns import JSONB, UUID, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class AuditEvent(Table, tablename="audit_event"):
+    id = UUID(primary_key=True)
+    occurred_at = Timestamptz(index=True)
+    actor_type = Varchar(length=20)
+    actor_id = UUID(null=True, default=None)
+    actor_label = Varchar(length=320, default="")
+    action = Varchar(length=80, index=True)
+    object_type = Varchar(length=40, default="")
+    object_id = Varchar(length=64, default="")
+    data = JSONB(default={})
+    ip = Varchar(length=64, default="")
+    request_id = Varchar(length=64, default="")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is doing a thing: a staff user, a subscriber, a gateway, the system."""
+
+    type: str
+    id: uuid.UUID | None = None
+    label: str = ""
+    ip: str = ""
+    request_id: str = ""
+
+
+SYSTEM = Actor(type="system", label="system")
+
+
+async def record(
+    actor: Actor,
+    action: str,
+    object_type: str = "",
+    object_id: object = "",
+    **data: Any,
+) -> None:
+    """Append an audit row; call it inside the action's tenant scope."""
+    await AuditEvent.insert(
+        AuditEvent(
+            occurred_at=dt.datetime.now(dt.UTC),
+            actor_type=actor.type,
+            actor_id=actor.id,
+            actor_label=actor.label,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id) if object_id else "",
+            data=data,
+            ip=actor.ip,
+            request_id=actor.request_id,
+        )
+    )

@@ -1,0 +1,115 @@
+"""The `wisp` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+console = Console()
+T = TypeVar("T")
+
+
+def run_async(coro: Awaitable[T]) -> T:
+    async def wrapper() -> T:
+        try:
+            return await coro
+        finally:
+            from app.db import close_pool
+
+            await close_pool()
+
+    return asyncio.run(wrapper())
+
+
+@click.group()
+def main() -> None:
+    """Wisp Cloud: the multi-tenant cloud for wireless ISPs."""
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Fail when table classes and migrations disagree.")
+def migrate(check: bool) -> None:
+    """Apply the public track, then every tenant (and the template), resumably."""
+    if check:
+        from tenants.checks import migration_drift
+
+        drift = run_async(migration_drift())
+        if drift:
+            for track, statements in drift.items():
+                console.print(f"[red]track {track}: the tables differ from the migrations:[/red]")
+                for s in statements:
+                    console.print(f"  {s}")
+            console.print("Run `wisp makemigrations TRACK` and commit the file.")
+            sys.exit(1)
+        console.print("[green]migrations match the table classes[/green]")
+        return
+    sys.exit(run_async(_migrate_with_progress()))
+
+
+async def _migrate_with_progress() -> int:
+    from tenants.migrate import migrate_all
+
+    with Progress(
+        TextColumn("[bold]tenants"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    ) as progress:
+        task = progress.add_task("", total=None)
+
+        def on_start(total: int) -> None:
+            progress.update(task, total=total)
+
+        def on_done(report: Any) -> None:
+            progress.update(task, advance=1, description=report.label)
+
+        run = await migrate_all(on_start=on_start, on_done=on_done)
+    table = RichTable(title="Migration report")
+    table.add_column("schema")
+    table.add_column("applied")
+    table.add_column("result")
+    for report in [run.public, run.template, *run.tenants]:
+        result = "[green]ok[/green]" if report.ok else f"[red]{report.error}[/red]"
+        table.add_row(report.label, str(len(report.applied)), result)
+    if len(run.tenants) > 50:
+        shown = [run.public, run.template, *run.failed]
+        console.print(
+            f"{len(run.tenants)} tenants: {len(run.tenants) - len(run.failed)} ok, "
+            f"{len(run.failed)} failed"
+        )
+        table = RichTable(title="Migration report (public, template and failures)")
+        table.add_column("schema")
+        table.add_column("applied")
+        table.add_column("result")
+        for report in shown:
+            result = "[green]ok[/green]" if report.ok else f"[red]{report.error}[/red]"
+            table.add_row(report.label, str(len(report.applied)), result)
+    console.print(table)
+    return 1 if run.failed else 0
+
+
+@main.command()
+@click.argument("track", type=click.Choice(["public", "tenant"]))
+@click.option("--description", default="", help="What the migration does.")
+def makemigrations(track: str, description: str) -> None:
+    """Write a new migration file for TRACK from the table classes."""
+    from tenants.checks import make_migration
+
+    path = run_async(make_migration(track, description))
+    if path is None:
+        console.print("no changes")
+    else:
+        console.print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Staff identity: users, roles, passwords, sessions."""

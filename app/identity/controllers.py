@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+
+from app.audit import Actor
+from app.config import get_settings
+from app.i18n import current_language
+from app.identity import actions
+from app.identity.roles import ALL_STAFF
+from app.identity.schemas import LoginIn, MeOut, TenantOut
+from app.identity.sessions import Principal
+from app.web.deps import allow, on_tenant_host
+from app.web.middleware import session_cookie
+from tenants.registry import TenantRef
+
+
+def me_out(principal: Principal, tenant: TenantRef) -> MeOut:
+    return MeOut(
+        id=principal.user_id,
+        email=principal.email,
+        name=principal.name,
+        role=principal.role,
+        language=principal.language or current_language(),
+        tenant=TenantOut(slug=tenant.slug, name=tenant.name),
+    )
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+    guards = [on_tenant_host]
+    tags = ["auth"]
+
+    @post("/login", status_code=200, summary="Sign in with email and password")
+    async def login(
+        self, data: LoginIn, tenant: TenantRef, actor: Actor
+    ) -> Response[MeOut]:
+        session_id, principal = await actions.login(tenant, data.email, data.password, actor)
+        secure = get_settings().public_scheme == "https"
+        return Response(me_out(principal, tenant), cookies=[session_cookie(session_id, secure)])
+
+    @get("/me", guards=[allow(*ALL_STAFF)], summary="Who is signed in")
+    async def me(self, principal: Principal, tenant: TenantRef) -> MeOut:
+        return me_out(principal, tenant)
+
+    @post("/logout", status_code=204, guards=[allow(*ALL_STAFF)], summary="Sign out")
+    async def logout(
+        self, request: Request[Principal, None, State], principal: Principal,
+        tenant: TenantRef, actor: Actor,
+    ) -> Response[None]:
+        await actions.logout(tenant, request.state.session_id, principal, actor)
+        secure = get_settings().public_scheme == "https"
+        return Response(None, status_code=204, cookies=[session_cookie("", secure, max_age=0)])

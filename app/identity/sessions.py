@@ -1,0 +1,116 @@
+"""Server-side sessions in Redis, bound to one tenant.
+
+The cookie holds only a random id; Redis holds the principal under a key that names the tenant
+and a hash of the id, so a cookie presented on another tenant's host finds nothing, and a
+leaked Redis dump holds no usable cookie. Each user's live sessions are indexed, so they can
+all be ended at once (sign out everywhere, deactivation, role change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+from app.redis import get_redis, key
+from tenants.registry import TenantRef
+
+COOKIE = "wisp_session"
+IDLE_TIMEOUT = 12 * 3600
+ABSOLUTE_TIMEOUT = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is signed in: a staff user (with a role) or, later, a subscriber."""
+
+    kind: str
+    user_id: str
+    email: str
+    name: str
+    role: str
+    language: str | None
+    created_at: float
+    session_hash: str = ""
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(self.user_id)
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _session_key(tenant: TenantRef, session_hash: str) -> str:
+    return key(tenant.id, "session", session_hash)
+
+
+def _index_key(tenant: TenantRef, user_id: str) -> str:
+    return key(tenant.id, "user-sessions", user_id)
+
+
+async def start(tenant: TenantRef, principal: Principal) -> str:
+    """A new session; the caller sets the cookie. A new id at every sign-in defeats fixation."""
+    session_id = secrets.token_urlsafe(32)
+    session_hash = _hash(session_id)
+    data = asdict(principal)
+    data["created_at"] = time.time()
+    data["session_hash"] = session_hash
+    redis = get_redis()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(_session_key(tenant, session_hash), json.dumps(data), ex=IDLE_TIMEOUT)
+        pipe.sadd(_index_key(tenant, principal.user_id), session_hash)
+        pipe.expire(_index_key(tenant, principal.user_id), ABSOLUTE_TIMEOUT)
+        await pipe.execute()
+    return session_id
+
+
+async def load(tenant: TenantRef, session_id: str) -> Principal | None:
+    if not session_id or len(session_id) > 128:
+        return None
+    session_hash = _hash(session_id)
+    redis = get_redis()
+    raw = await redis.get(_session_key(tenant, session_hash))
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    if time.time() - float(data["created_at"]) > ABSOLUTE_TIMEOUT:
+        await end(tenant, session_id)
+        return None
+    await redis.expire(_session_key(tenant, session_hash), IDLE_TIMEOUT)
+    return Principal(**data)
+
+
+async def end(tenant: TenantRef, session_id: str) -> None:
+    session_hash = _hash(session_id)
+    redis = get_redis()
+    raw = await redis.getdel(_session_key(tenant, session_hash))
+    if raw is not None:
+        await redis.srem(_index_key(tenant, json.loads(raw)["user_id"]), session_hash)
+
+
+async def end_all(tenant: TenantRef, user_id: str) -> int:
+    """End every session of one user; returns how many were live."""
+    redis = get_redis()
+    index = _index_key(tenant, user_id)
+    hashes = await redis.smembers(index)
+    live = 0
+    if hashes:
+        live = await redis.delete(*(_session_key(tenant, h) for h in hashes))
+    await redis.delete(index)
+    return int(live)
+
+
+async def prune(tenant: TenantRef, user_id: str) -> int:
+    """Drop index entries whose session already expired; returns how many."""
+    redis = get_redis()
+    index = _index_key(tenant, user_id)
+    stale = [h for h in await redis.smembers(index)
+             if not await redis.exists(_session_key(tenant, h))]
+    if stale:
+        await redis.srem(index, *stale)
+    return len(stale)

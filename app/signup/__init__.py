@@ -1,0 +1,1 @@
+"""Self-serve signup of a new WISP on the base host."""

@@ -1,0 +1,74 @@
+"""Signing a WISP up: registry row, schema and first manager in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+import asyncpg
+
+from app import audit
+from app.audit import Actor
+from app.config import get_settings
+from app.db import DB
+from app.i18n import _
+from app.identity.actions import add_staff
+from app.identity.roles import Role
+from app.problems import Conflict, Invalid
+from app.signup import validation
+from app.signup.schemas import SignupIn, SignupOut
+from tenants.provision import create_schema
+from tenants.registry import Tenant, schema_for, tenant_by_slug
+
+log = logging.getLogger(__name__)
+
+
+def _slug_taken() -> Conflict:
+    return Conflict(_("This address is already taken. Choose another one."), field="slug")
+
+
+async def sign_up(data: SignupIn, actor: Actor) -> SignupOut:
+    data = validation.normalise(data)
+    errors = validation.signup_errors(data)
+    if errors:
+        raise Invalid(errors)
+    if await tenant_by_slug(data.slug) is not None:
+        raise _slug_taken()
+    tenant_id = uuid.uuid4()
+    schema = schema_for(tenant_id)
+    try:
+        async with DB.transaction() as transaction:
+            await Tenant.insert(
+                Tenant(
+                    id=tenant_id,
+                    slug=data.slug,
+                    name=data.company_name,
+                    schema_name=schema,
+                    language=data.language,
+                    currency=data.currency,
+                    timezone=data.timezone,
+                    created_at=dt.datetime.now(dt.UTC),
+                )
+            )
+            await create_schema(transaction.connection, schema)
+            owner_id = await populate(data)
+            owner = Actor(type="staff", id=owner_id, label=data.email, ip=actor.ip,
+                          request_id=actor.request_id)
+            await audit.record(owner, "tenant.signup", "tenant", tenant_id, slug=data.slug)
+    except asyncpg.UniqueViolationError as exc:
+        if "slug" in str(exc.constraint_name or ""):
+            raise _slug_taken() from None
+        raise
+    from app.signup.tasks import send_welcome
+
+    send_welcome.send(str(tenant_id), str(owner_id))
+    log.info("tenant signed up", extra={"tenant": data.slug})
+    return SignupOut(slug=data.slug, portal_url=get_settings().portal_url(data.slug))
+
+
+async def populate(data: SignupIn) -> uuid.UUID:
+    """What a new tenant starts with; runs with the new schema on the search path."""
+    return await add_staff(
+        data.email, data.company_name, Role.MANAGER.value, data.password, data.language
+    )

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import msgspec
+
+
+class SignupIn(msgspec.Struct, forbid_unknown_fields=True):
+    company_name: str
+    slug: str
+    email: str
+    password: str
+    language: str = "en"
+    currency: str = "USD"
+    timezone: str = "UTC"
+
+
+class SignupOut(msgspec.Struct):
+    slug: str
+    portal_url: str

@@ -1,0 +1,60 @@
+"""The Litestar application: every host, every route."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+
+from app.config import get_settings
+from app.db import close_pool, open_pool
+from app.health.controllers import health, ready
+from app.identity.controllers import AuthController
+from app.logs import configure_logging
+from app.problems import EXCEPTION_HANDLERS
+from app.redis import close_redis
+from app.signup.controllers import SignupController
+from app.web.deps import DEPENDENCIES
+from app.web.middleware import ContextMiddleware
+
+# Unsafe requests with no ambient credential to abuse skip CSRF: signup on the base host (no
+# session can exist there), gateways (bearer secrets), and the health probes.
+CSRF_EXEMPT = [r"^/api/v1/signup$", r"^/gateway/", r"^/health$", r"^/ready$"]
+
+
+def route_handlers() -> list[object]:
+    handlers: list[object] = [health, ready, SignupController, AuthController]
+    settings = get_settings()
+    if settings.dev_mail_dir and not settings.is_production:
+        from app.web.devmail import dev_mail_index, dev_mail_message
+
+        handlers += [dev_mail_index, dev_mail_message]
+    return handlers
+
+
+def create_app() -> Litestar:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return Litestar(
+        route_handlers=route_handlers(),
+        dependencies=DEPENDENCIES,
+        middleware=[DefineMiddleware(ContextMiddleware)],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="csrftoken",
+            header_name="x-csrftoken",
+            cookie_secure=settings.public_scheme == "https",
+            cookie_samesite="lax",
+            exclude=CSRF_EXEMPT,
+        ),
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_startup=[open_pool],
+        on_shutdown=[close_pool, close_redis],
+        openapi_config=OpenAPIConfig(
+            title="Wisp Cloud API", version="1.0.0", path="/schema",
+            description="The API of Wisp Cloud, on each WISP's portal host.",
+        ),
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,100 @@
+"""What handlers receive: the tenant, the principal and the actor, settled by the middleware."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.handlers.base import BaseRouteHandler
+
+from app.audit import Actor
+from app.i18n import _
+from app.identity.roles import Role
+from app.identity.sessions import Principal
+from app.logs import request_id_var
+from app.problems import Forbidden, NotFound, Unauthorized
+from app.web.hosts import BaseHost
+from tenants.registry import TenantRef
+
+Connection = ASGIConnection[Any, Any, Any, Any]
+
+
+def tenant_of(connection: Connection) -> TenantRef:
+    tenant = connection.scope.get("state", {}).get("tenant")
+    if not isinstance(tenant, TenantRef):
+        raise NotFound(_("This page exists only on a WISP's portal."))
+    return tenant
+
+
+def principal_of(connection: Connection) -> Principal:
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal):
+        raise Unauthorized(_("Sign in first."))
+    return principal
+
+
+def client_ip(connection: Connection) -> str:
+    client = connection.scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def actor_of(connection: Connection) -> Actor:
+    principal = connection.scope.get("user")
+    ip = client_ip(connection)
+    if isinstance(principal, Principal):
+        return Actor(type=principal.kind, id=principal.id, label=principal.email, ip=ip,
+                      request_id=request_id_var.get())
+    return Actor(type="anonymous", ip=ip, request_id=request_id_var.get())
+
+
+# Guards -------------------------------------------------------------------------------------
+
+
+def on_tenant_host(connection: Connection, _handler: BaseRouteHandler) -> None:
+    tenant_of(connection)
+
+
+def on_base_host(connection: Connection, _handler: BaseRouteHandler) -> None:
+    if not isinstance(connection.scope.get("state", {}).get("tenant"), BaseHost):
+        raise NotFound(_("Sign up on the main site, not on a WISP's portal."))
+
+
+def allow(*roles: Role) -> Any:
+    """A guard admitting signed-in staff whose role is one of `roles`."""
+    allowed = {r.value for r in roles}
+
+    def guard(connection: Connection, _handler: BaseRouteHandler) -> None:
+        principal = principal_of(connection)
+        if principal.kind != "staff" or principal.role not in allowed:
+            raise Forbidden(_("Your role does not allow this."))
+
+    guard.__name__ = "allow_" + "_".join(sorted(allowed))
+    guard.roles = frozenset(allowed)  # type: ignore[attr-defined]
+    return guard
+
+
+def signed_in(connection: Connection, _handler: BaseRouteHandler) -> None:
+    principal_of(connection)
+
+
+# Dependencies -------------------------------------------------------------------------------
+
+
+async def _tenant(request: Connection) -> TenantRef:
+    return tenant_of(request)
+
+
+async def _principal(request: Connection) -> Principal:
+    return principal_of(request)
+
+
+async def _actor(request: Connection) -> Actor:
+    return actor_of(request)
+
+
+DEPENDENCIES = {
+    "tenant": Provide(_tenant),
+    "principal": Provide(_principal),
+    "actor": Provide(_actor),
+}

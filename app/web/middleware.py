@@ -1,0 +1,147 @@
+"""The request's context, settled once before any handler runs.
+
+For every request: a request id, the tenant from the Host header (unknown host → 404, suspended
+tenant → 403), the signed-in principal from the session cookie, and the language. No database
+transaction is opened here: actions open the tenant scope themselves, so a handler's error
+rolls its own transaction back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from litestar.datastructures import Cookie
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from app.i18n import _, negotiate, set_language
+from app.identity import sessions
+from app.logs import request_id_var, tenant_var
+from app.problems import PROBLEM_JSON
+from app.web import hosts
+from tenants.registry import TenantRef
+
+log = logging.getLogger("wisp.request")
+
+# Reachable on any host: load balancers probe by address.
+HOSTLESS_PATHS = ("/health", "/ready")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    for part in raw.split(";"):
+        k, _sep, v = part.strip().partition("=")
+        if k == name:
+            return v
+    return None
+
+
+async def _send_problem(send: Send, status: int, slug: str, title: str, detail: str) -> None:
+    import json
+
+    body = json.dumps(
+        {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        request_id_var.set(request_id[:64])
+        tenant_var.set("")
+        accept_language = _header(scope, b"accept-language")
+        set_language(negotiate(None, None, accept_language))
+        path: str = scope["path"]
+        state = scope.setdefault("state", {})
+        started = time.perf_counter()
+        status_holder: dict[str, int] = {}
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        resolved = await hosts.resolve(_header(scope, b"host"))
+        if path not in HOSTLESS_PATHS:
+            if resolved is None:
+                await _send_problem(
+                    send_with_id, 404, "unknown-host", _("Not found"),
+                    _("No WISP is served at this address."),
+                )
+                return
+            if isinstance(resolved, TenantRef) and not resolved.is_active:
+                set_language(negotiate(None, resolved.language, accept_language))
+                await _send_problem(
+                    send_with_id, 403, "tenant-suspended", _("Account suspended"),
+                    _("This WISP's account is suspended. Please contact the service provider."),
+                )
+                return
+        state["tenant"] = resolved
+        if isinstance(resolved, TenantRef):
+            tenant_var.set(resolved.slug)
+            principal = None
+            session_id = _cookie(scope, sessions.COOKIE)
+            if session_id:
+                principal = await sessions.load(resolved, session_id)
+            if principal is not None:
+                scope["user"] = principal
+                state["session_id"] = session_id
+            set_language(
+                negotiate(principal.language if principal else None, resolved.language,
+                          accept_language)
+            )
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "%s %s", scope.get("method"), path,
+                extra={
+                    "status": status_holder.get("status"),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+
+def session_cookie(value: str, secure: bool, max_age: int | None = None) -> Cookie:
+    """Host-only (no Domain), HttpOnly, SameSite=Lax; Secure behind https."""
+    return Cookie(
+        key=sessions.COOKIE,
+        value=value,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+        max_age=max_age,
+    )

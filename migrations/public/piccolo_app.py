@@ -1,0 +1,13 @@
+"""The `public` track: the tenant registry and platform-wide objects."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from tenants.registry import PUBLIC_TABLES
+
+APP_CONFIG = AppConfig(
+    app_name="public",
+    migrations_folder_path=str(Path(__file__).parent),
+    table_classes=PUBLIC_TABLES,
+)

@@ -1,0 +1,1 @@
+"""Tenancy: the registry in `public`, the tenant scope, tenant creation and migration."""

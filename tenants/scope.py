@@ -1,0 +1,91 @@
+"""The tenant scope: the one way tenant data is read or written.
+
+`tenant_scope(tenant)` opens one transaction whose first statement sets `search_path` for that
+transaction only (`set_config(..., true)`), so the pooled connection goes back to the pool with
+no tenant setting. Work that must happen only if the transaction commits (emails, jobs, gateway
+pushes) is registered with `after_commit` and runs after the commit, never on rollback.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.db import DB
+from tenants.registry import TenantRef
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None] | None]
+
+
+@dataclass
+class Scope:
+    tenant: TenantRef
+    connection: Any
+    _after_commit: list[AfterCommit] = field(default_factory=list)
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        self._after_commit.append(callback)
+
+
+_current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
+    "wisp_tenant_scope", default=None
+)
+
+
+def current_scope() -> Scope:
+    scope = _current.get()
+    if scope is None:
+        raise RuntimeError("no tenant scope is open")
+    return scope
+
+
+def in_scope() -> bool:
+    return _current.get() is not None
+
+
+async def set_search_path(connection: Any, schema: str) -> None:
+    await connection.execute("SELECT set_config('search_path', $1, true)", f'"{schema}"')
+
+
+@asynccontextmanager
+async def schema_scope(schema: str) -> AsyncIterator[Any]:
+    """A transaction inside one schema, for migrations and tenant creation."""
+    if DB.current_transaction.get() is not None:
+        raise RuntimeError("a schema scope cannot open inside another transaction")
+    async with DB.transaction() as transaction:
+        await set_search_path(transaction.connection, schema)
+        yield transaction.connection
+
+
+@asynccontextmanager
+async def tenant_scope(
+    tenant: TenantRef, *, propagate_after_commit: bool = False
+) -> AsyncIterator[Scope]:
+    """Jobs propagate after-commit failures (so the queue retries); requests only log them."""
+    if _current.get() is not None or DB.current_transaction.get() is not None:
+        raise RuntimeError("tenant scopes do not nest")
+    async with DB.transaction() as transaction:
+        await set_search_path(transaction.connection, tenant.schema)
+        scope = Scope(tenant=tenant, connection=transaction.connection)
+        token = _current.set(scope)
+        try:
+            yield scope
+        finally:
+            _current.reset(token)
+    for callback in scope._after_commit:
+        try:
+            result = callback()
+            if result is not None:
+                await result
+        except Exception:
+            if propagate_after_commit:
+                raise
+            # The data is committed; a failed side effect is logged, never turned into an error
+            # that would make the client retry a write that already happened.
+            log.exception("after-commit callback failed", extra={"tenant": tenant.slug})

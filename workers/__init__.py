@@ -1,0 +1,1 @@
+"""Background work: the Dramatiq broker, the tenant middleware and the scheduler."""
