@@ -111,5 +111,89 @@ def makemigrations(track: str, description: str) -> None:
         console.print(f"wrote {path}")
 
 
+@main.command()
+@click.option("--host", default="0.0.0.0", help="Address to listen on.")  # noqa: S104
+@click.option("--workers", default=1, help="Web processes.")
+def web(host: str, workers: int) -> None:
+    """Serve the web app (every tenant host)."""
+    import uvicorn
+
+    from app.config import get_settings
+
+    uvicorn.run(
+        "app.asgi:app", host=host, port=get_settings().port, workers=workers,
+        access_log=False, proxy_headers=True, log_config=None,
+    )
+
+
+@main.command()
+@click.option("--processes", default=1, help="Worker processes.")
+@click.option("--threads", default=4, help="Threads per process.")
+def worker(processes: int, threads: int) -> None:
+    """Run the Dramatiq worker that executes background jobs."""
+    import os
+
+    os.execvp(  # noqa: S606
+        sys.executable,
+        [sys.executable, "-m", "dramatiq", "workers.tasks", "--processes", str(processes),
+         "--threads", str(threads)],
+    )
+
+
+@main.command()
+def scheduler() -> None:
+    """Enqueue periodic work (session housekeeping now; billing and suspension later)."""
+    import signal
+
+    from app.config import get_settings
+    from app.logs import configure_logging
+    from workers.scheduler import run_forever
+
+    configure_logging(get_settings().log_level)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_forever(stop)
+
+    run_async(go())
+
+
+@main.command("seed-demo")
+def seed_demo() -> None:
+    """Create the `demo` tenant with a manager, once, and print how to sign in."""
+    from app.seed import seed_demo as seed
+
+    login = run_async(seed())
+    console.print(
+        f"[bold]demo tenant[/bold]: {login.portal_url}  "
+        f"manager: [bold]{login.email}[/bold]  password: [bold]{login.password}[/bold]"
+    )
+
+
+@main.command()
+def tenants() -> None:
+    """List the tenants in the registry."""
+    from tenants.registry import all_tenants
+
+    table = RichTable()
+    for column in ("slug", "name", "status", "schema", "language", "currency", "timezone"):
+        table.add_column(column)
+    for t in run_async(all_tenants()):
+        table.add_row(t.slug, t.name, t.status, t.schema, t.language, t.currency, t.timezone)
+    console.print(table)
+
+
+@main.command()
+def run() -> None:
+    """Start everything for development: services, migrations, demo tenant, web, worker and
+    scheduler, until Ctrl-C."""
+    from app.devrun import run_all
+
+    sys.exit(run_all())
+
+
 if __name__ == "__main__":
     main()

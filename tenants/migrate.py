@@ -42,17 +42,14 @@ MIGRATION_TABLE_DDL = (
 @dataclass(frozen=True)
 class Track:
     name: str
-
-    @property
-    def folder(self) -> Path:
-        return MIGRATIONS_DIR / self.name
+    folder: Path
 
     def modules(self) -> dict[str, ModuleType]:
         found: dict[str, ModuleType] = {}
         for path in sorted(self.folder.glob("*.py")):
             if path.name in {"__init__.py", "piccolo_app.py"}:
                 continue
-            name = f"migrations.{self.name}.{path.stem}"
+            name = f"wisp_migrations.{self.name}.{path.stem}"
             module = sys.modules.get(name)
             if module is None:
                 spec = importlib.util.spec_from_file_location(name, path)
@@ -66,8 +63,8 @@ class Track:
         return dict(sorted(found.items()))
 
 
-PUBLIC = Track("public")
-TENANT = Track("tenant")
+PUBLIC = Track("public", MIGRATIONS_DIR / "public")
+TENANT = Track("tenant", MIGRATIONS_DIR / "tenant")
 
 
 @dataclass
@@ -133,6 +130,25 @@ class MigrationRun:
         return [r for r in [self.public, self.template, *self.tenants] if not r.ok]
 
 
+async def migrate_many(
+    schemas: list[tuple[str, str]],
+    track: Track,
+    on_done: Callable[[SchemaReport], None] | None = None,
+    concurrency: int = 4,
+) -> list[SchemaReport]:
+    """Migrate each (schema, label) in its own transaction, a few at a time, in input order."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(schema: str, label: str) -> SchemaReport:
+        async with semaphore:
+            report = await migrate_schema(schema, track, label)
+        if on_done:
+            on_done(report)
+        return report
+
+    return list(await asyncio.gather(*(one(s, label) for s, label in schemas)))
+
+
 async def migrate_all(
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[SchemaReport], None] | None = None,
@@ -152,17 +168,6 @@ async def migrate_all(
         await lock_conn.close()
     if on_start:
         on_start(len(tenants))
-    semaphore = asyncio.Semaphore(concurrency)
-    reports: list[SchemaReport] = []
-
-    async def one(schema: str, label: str) -> None:
-        async with semaphore:
-            report = await migrate_schema(schema, TENANT, label)
-        reports.append(report)
-        if on_done:
-            on_done(report)
-
-    await asyncio.gather(*(one(t.schema, t.slug) for t in tenants))
-    order = {t.schema: i for i, t in enumerate(tenants)}
-    reports.sort(key=lambda r: order[r.schema])
+    reports = await migrate_many([(t.schema, t.slug) for t in tenants], TENANT, on_done,
+                                 concurrency)
     return MigrationRun(public=public, template=template, tenants=reports)

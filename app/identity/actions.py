@@ -81,3 +81,15 @@ async def logout(tenant: TenantRef, session_id: str, principal: Principal, actor
     await sessions.end(tenant, session_id)
     async with tenant_scope(tenant):
         await audit.record(actor, "auth.logout", "staff_user", principal.user_id)
+
+
+async def list_staff(
+    tenant: TenantRef, limit: int = 50, after_email: str | None = None
+) -> list[dict[str, Any]]:
+    """Staff ordered by email (unique, so the order is stable for cursor paging)."""
+    async with tenant_scope(tenant):
+        query = StaffUser.select().order_by(StaffUser.email).limit(limit)
+        if after_email:
+            query = query.where(StaffUser.email > after_email)
+        rows: list[dict[str, Any]] = await query
+    return rows

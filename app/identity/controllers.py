@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
 from litestar.datastructures import State
 
 from app.audit import Actor
 from app.config import get_settings
 from app.i18n import current_language
 from app.identity import actions
-from app.identity.roles import ALL_STAFF
-from app.identity.schemas import LoginIn, MeOut, TenantOut
+from app.identity.roles import ALL_STAFF, Role
+from app.identity.schemas import LoginIn, MeOut, Page, StaffOut, TenantOut
+from app.timeutil import iso
 from app.identity.sessions import Principal
 from app.web.deps import allow, on_tenant_host
 from app.web.middleware import session_cookie
@@ -51,3 +53,31 @@ class AuthController(Controller):
         await actions.logout(tenant, request.state.session_id, principal, actor)
         secure = get_settings().public_scheme == "https"
         return Response(None, status_code=204, cookies=[session_cookie("", secure, max_age=0)])
+
+
+def staff_out(row: dict[str, object]) -> StaffOut:
+    last = row["last_login_at"]
+    return StaffOut(
+        id=str(row["id"]),
+        email=str(row["email"]),
+        name=str(row["name"]),
+        role=str(row["role"]),
+        is_active=bool(row["is_active"]),
+        created_at=iso(row["created_at"]),
+        last_login_at=iso(last) if last else None,
+    )
+
+
+class StaffController(Controller):
+    path = "/api/v1/staff"
+    guards = [on_tenant_host]
+    tags = ["staff"]
+
+    @get("", guards=[allow(Role.MANAGER)], summary="List staff, by email")
+    async def list_staff(
+        self, tenant: TenantRef, limit: int = Parameter(default=50, ge=1, le=200),
+        cursor: str | None = None,
+    ) -> Page:
+        rows = await actions.list_staff(tenant, limit=limit, after_email=cursor)
+        items = [staff_out(r) for r in rows]
+        return Page(items=items, next_cursor=items[-1].email if len(items) == limit else None)

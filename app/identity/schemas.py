@@ -20,3 +20,18 @@ class MeOut(msgspec.Struct):
     role: str
     language: str
     tenant: TenantOut
+
+
+class StaffOut(msgspec.Struct):
+    id: str
+    email: str
+    name: str
+    role: str
+    is_active: bool
+    created_at: str
+    last_login_at: str | None
+
+
+class Page(msgspec.Struct):
+    items: list[StaffOut]
+    next_cursor: str | None

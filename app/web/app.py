@@ -10,7 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from app.config import get_settings
 from app.db import close_pool, open_pool
 from app.health.controllers import health, ready
-from app.identity.controllers import AuthController
+from app.identity.controllers import AuthController, StaffController
 from app.logs import configure_logging
 from app.problems import EXCEPTION_HANDLERS
 from app.redis import close_redis
@@ -24,7 +24,7 @@ CSRF_EXEMPT = [r"^/api/v1/signup$", r"^/gateway/", r"^/health$", r"^/ready$"]
 
 
 def route_handlers() -> list[object]:
-    handlers: list[object] = [health, ready, SignupController, AuthController]
+    handlers: list[object] = [health, ready, SignupController, AuthController, StaffController]
     settings = get_settings()
     if settings.dev_mail_dir and not settings.is_production:
         from app.web.devmail import dev_mail_index, dev_mail_message

@@ -1,0 +1,91 @@
+"""`wisp run`: the whole product on one machine, for development and demos.
+
+Starts embedded PostgreSQL, Redis and a mail catcher for whichever of DATABASE_URL, REDIS_URL
+and SMTP_HOST is unset, migrates, seeds the demo tenant, then runs web, worker and scheduler
+as child processes until Ctrl-C, and stops all of them cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from rich.console import Console
+
+from app.config import ROOT
+
+console = Console()
+
+
+def _wisp(*args: str) -> list[str]:
+    return [sys.executable, "-m", "app.cli", *args]
+
+
+def _build_pwa() -> None:
+    from app.pwa_build import ensure_built
+
+    ensure_built(console)
+
+
+def run_all() -> int:
+    from app.devservices import ensure_services
+
+    os.chdir(ROOT)
+    stops: list[Callable[[], None]] = ensure_services(ROOT / ".data")
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        if subprocess.call(_wisp("migrate")) != 0:
+            console.print("[red]migration failed; see the report above[/red]")
+            return 1
+        if subprocess.call(_wisp("seed-demo")) != 0:
+            return 1
+        _build_pwa()
+        for name in ("web", "worker", "scheduler"):
+            children.append(subprocess.Popen(_wisp(name)))
+        port = os.environ.get("PORT", "8000")
+        console.print(
+            f"\n[bold green]Wisp Cloud is running[/bold green]\n"
+            f"  sign up a WISP:  http://localhost:{port}\n"
+            f"  demo portal:     http://demo.localhost:{port}\n"
+            f"  API schema:      http://localhost:{port}/schema\n"
+            + (f"  caught mail:     http://localhost:{port}/dev/mail\n"
+               if os.environ.get("WISP_DEV_MAIL_DIR") else "")
+            + "Press Ctrl-C to stop.\n"
+        )
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    console.print(f"[red]a process exited ({child.args}); stopping[/red]")
+                    stopping = True
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping…")
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for stop in reversed(stops):
+            try:
+                stop()
+            except Exception as exc:  # one failing stop must not keep the others running
+                console.print(f"[yellow]{exc}[/yellow]")
+        console.print("stopped")
+    return 0

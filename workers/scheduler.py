@@ -1,0 +1,74 @@
+"""The scheduler: one loop that enqueues periodic work, and only enqueues it.
+
+Each periodic job has a period; every slot of that period is claimed in Redis with SET NX, so
+running two schedulers (a rolling deploy, a mistake) still enqueues each slot once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from app.redis import get_redis
+from tenants.registry import all_tenants
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    every: dt.timedelta
+    enqueue: Callable[[], Awaitable[int]]
+
+
+async def _prune_sessions() -> int:
+    from app.identity.tasks import prune_sessions
+
+    tenants = [t for t in await all_tenants() if t.is_active]
+    for tenant in tenants:
+        prune_sessions.send(str(tenant.id))
+    return len(tenants)
+
+
+PERIODIC: list[Periodic] = [
+    Periodic("prune-sessions", dt.timedelta(hours=1), _prune_sessions),
+]
+
+
+def slot_of(job: Periodic, now: dt.datetime) -> int:
+    return int(now.timestamp() // job.every.total_seconds())
+
+
+async def tick(now: dt.datetime | None = None) -> list[str]:
+    """Enqueue every job whose current slot nobody has claimed yet; returns their names."""
+    now = now or dt.datetime.now(dt.UTC)
+    redis = get_redis()
+    ran = []
+    for job in PERIODIC:
+        slot = slot_of(job, now)
+        claim = f"wisp:scheduler:{job.name}:{slot}"
+        if await redis.set(claim, "1", nx=True, ex=int(job.every.total_seconds()) * 2):
+            count = await job.enqueue()
+            log.info("enqueued periodic job", extra={"job": job.name, "messages": count})
+            ran.append(job.name)
+    return ran
+
+
+async def run_forever(stop: asyncio.Event, interval: float = 30.0) -> None:
+    import workers.tasks  # noqa: F401  (declares the actors on the broker)
+
+    log.info("scheduler started")
+    while not stop.is_set():
+        try:
+            await tick()
+        except Exception:
+            log.exception("scheduler tick failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+    log.info("scheduler stopped")
