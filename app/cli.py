@@ -121,8 +121,13 @@ def web(host: str, workers: int) -> None:
     from app.config import get_settings
 
     uvicorn.run(
-        "app.asgi:app", host=host, port=get_settings().port, workers=workers,
-        access_log=False, proxy_headers=True, log_config=None,
+        "app.asgi:app",
+        host=host,
+        port=get_settings().port,
+        workers=workers,
+        access_log=False,
+        proxy_headers=True,
+        log_config=None,
     )
 
 
@@ -135,8 +140,16 @@ def worker(processes: int, threads: int) -> None:
 
     os.execvp(  # noqa: S606
         sys.executable,
-        [sys.executable, "-m", "dramatiq", "workers.tasks", "--processes", str(processes),
-         "--threads", str(threads)],
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "workers.tasks",
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+        ],
     )
 
 
@@ -193,6 +206,24 @@ def run() -> None:
     from app.devrun import run_all
 
     sys.exit(run_all())
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Fail on untranslated or stale catalogs.")
+def i18n(check: bool) -> None:
+    """Extract messages, update the catalogs in locales/ and compile them."""
+    from app import i18n_tools
+
+    if check:
+        problems = i18n_tools.check()
+        for problem in problems:
+            console.print(f"[red]{problem}[/red]")
+        if problems:
+            sys.exit(1)
+        console.print("[green]catalogs complete[/green]")
+        return
+    i18n_tools.update()
+    console.print("catalogs updated; translate the new Spanish entries, then run again")
 
 
 if __name__ == "__main__":

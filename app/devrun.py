@@ -59,14 +59,17 @@ def run_all() -> int:
             f"  sign up a WISP:  http://localhost:{port}\n"
             f"  demo portal:     http://demo.localhost:{port}\n"
             f"  API schema:      http://localhost:{port}/schema\n"
-            + (f"  caught mail:     http://localhost:{port}/dev/mail\n"
-               if os.environ.get("WISP_DEV_MAIL_DIR") else "")
+            + (
+                f"  caught mail:     http://localhost:{port}/dev/mail\n"
+                if os.environ.get("WISP_DEV_MAIL_DIR")
+                else ""
+            )
             + "Press Ctrl-C to stop.\n"
         )
         while not stopping:
             for child in children:
                 if child.poll() is not None:
-                    console.print(f"[red]a process exited ({child.args}); stopping[/red]")
+                    console.print(f"[red]a process exited ({child.args!r}); stopping[/red]")
                     stopping = True
             time.sleep(0.5)
     except KeyboardInterrupt:
@@ -82,7 +85,7 @@ def run_all() -> int:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
-        for stop in reversed(stops):
+        for stop in stops:
             try:
                 stop()
             except Exception as exc:  # one failing stop must not keep the others running

@@ -290,7 +290,7 @@ def _reap_orphan_backends(pgdata: Path) -> None:
 
 def _run_psql(uri: str, sql: str) -> str:
     # S603: the bundled psql binary with arguments we built; nothing passes through a shell.
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [_pg_bin("psql"), "-X", "-q", "-tA", "-d", uri, "-c", sql],
         check=True,
         capture_output=True,
@@ -337,7 +337,7 @@ def _start_postgres_owned(pgdata: Path) -> tuple[str, Stop]:
         # mode would wait for a forgotten psql session forever.
         ctl = [_pg_bin("pg_ctl"), "-D", str(pgdata), "-w", "-m", "fast"]
         try:
-            subprocess.run(  # noqa: S603 - bundled pg_ctl, our own arguments
+            subprocess.run(
                 [*ctl, "stop"], check=True, capture_output=True, user=system_user, timeout=60
             )
         except (subprocess.SubprocessError, OSError):

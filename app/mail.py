@@ -10,8 +10,13 @@ from email.utils import make_msgid
 from app.config import get_settings
 
 
-def build(to: str, subject: str, text: str, html: str | None = None,
-          attachments: list[tuple[str, str, bytes]] | None = None) -> EmailMessage:
+def build(
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    attachments: list[tuple[str, str, bytes]] | None = None,
+) -> EmailMessage:
     settings = get_settings()
     message = EmailMessage()
     message["From"] = settings.smtp_from

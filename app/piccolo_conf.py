@@ -6,6 +6,4 @@ from app.db import DB
 
 __all__ = ["APP_REGISTRY", "DB"]
 
-APP_REGISTRY = AppRegistry(
-    apps=["migrations.public.piccolo_app", "migrations.tenant.piccolo_app"]
-)
+APP_REGISTRY = AppRegistry(apps=["migrations.public.piccolo_app", "migrations.tenant.piccolo_app"])

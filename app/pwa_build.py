@@ -31,6 +31,6 @@ def ensure_built(console: Console) -> bool:
         return False
     console.print("building the PWA…")
     if not (PWA / "node_modules").exists():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PWA, check=True)  # noqa: S603
-    subprocess.run([npm, "run", "build"], cwd=PWA, check=True)  # noqa: S603
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PWA, check=True)
+    subprocess.run([npm, "run", "build"], cwd=PWA, check=True)
     return True

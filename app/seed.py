@@ -37,8 +37,7 @@ async def seed_demo() -> DemoLogin:
     password = _password()
     if await tenant_by_slug(DEMO_SLUG) is None:
         await sign_up(
-            SignupIn(company_name="Demo WISP", slug=DEMO_SLUG, email=DEMO_EMAIL,
-                     password=password),
+            SignupIn(company_name="Demo WISP", slug=DEMO_SLUG, email=DEMO_EMAIL, password=password),
             SYSTEM,
         )
     return DemoLogin(get_settings().portal_url(DEMO_SLUG), DEMO_EMAIL, password)

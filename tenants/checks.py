@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from itertools import chain
 
@@ -24,9 +26,11 @@ def _app_config(track: str) -> AppConfig:
 async def migration_drift() -> dict[str, list[str]]:
     drift: dict[str, list[str]] = {}
     for track in ("public", "tenant"):
-        statements = await AutoMigrationManager(auto_input="y").get_alter_statements(
-            app_config=_app_config(track)
-        )
+        # Piccolo prints a summary table while diffing; the command prints its own verdict.
+        with contextlib.redirect_stdout(io.StringIO()):
+            statements = await AutoMigrationManager(auto_input="y").get_alter_statements(
+                app_config=_app_config(track)
+            )
         lines = list(chain(*[s.statements for s in statements]))
         if lines:
             drift[track] = lines

@@ -53,7 +53,8 @@ class Track:
             module = sys.modules.get(name)
             if module is None:
                 spec = importlib.util.spec_from_file_location(name, path)
-                assert spec and spec.loader
+                assert spec
+                assert spec.loader
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[name] = module
                 spec.loader.exec_module(module)
@@ -168,6 +169,7 @@ async def migrate_all(
         await lock_conn.close()
     if on_start:
         on_start(len(tenants))
-    reports = await migrate_many([(t.schema, t.slug) for t in tenants], TENANT, on_done,
-                                 concurrency)
+    reports = await migrate_many(
+        [(t.schema, t.slug) for t in tenants], TENANT, on_done, concurrency
+    )
     return MigrationRun(public=public, template=template, tenants=reports)

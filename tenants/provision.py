@@ -41,7 +41,8 @@ def _unqualify(ddl: str) -> str:
 
 async def _template_version(connection: Any) -> str:
     row = await connection.fetchrow(
-        f"SELECT coalesce(max(id), '') AS v, count(*) AS n FROM {_q(TEMPLATE_SCHEMA)}.wisp_migration"
+        "SELECT coalesce(max(id), '') AS v, count(*) AS n"
+        f" FROM {_q(TEMPLATE_SCHEMA)}.wisp_migration"
     )
     return f"{row['v']}#{row['n']}"
 

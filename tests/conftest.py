@@ -43,8 +43,8 @@ os.environ["PORT"] = "8000"
 os.environ.pop("WISP_DEV_MAIL_DIR", None)
 os.environ.setdefault("WISP_ALLOW_FUTURE_BILLING", "1")
 
-from aiosmtpd.controller import Controller  # noqa: E402
 import httpx  # noqa: E402
+from aiosmtpd.controller import Controller  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 
@@ -56,7 +56,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = message_from_bytes(envelope.content, policy=policy.default)
         self.messages.append(msg)  # type: ignore[arg-type]
         return "250 OK"
@@ -89,13 +89,25 @@ def inbox() -> Iterator[Inbox]:
 @pytest.fixture(scope="session")
 def worker(inbox: Inbox) -> Iterator[subprocess.Popen[bytes]]:
     """A real Dramatiq worker process on this test process's own queue namespace."""
-    log = (ROOT / ".data" / f"worker-{WORKER}.log")
+    log = ROOT / ".data" / f"worker-{WORKER}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "workers.tasks", "tests.support.actors",
-             "--processes", "1", "--threads", "2"],
-            cwd=ROOT, env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "dramatiq",
+                "workers.tasks",
+                "tests.support.actors",
+                "--processes",
+                "1",
+                "--threads",
+                "2",
+            ],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     time.sleep(0.5)
     if proc.poll() is not None:
@@ -126,8 +138,10 @@ async def app() -> AsyncIterator[Any]:
 
 def http(app: Any, host: str = "localhost") -> httpx.AsyncClient:
     """A client for one host, sharing the session's app (and its pool) without a lifespan."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 5000)),
-                             base_url=f"http://{host}")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 5000)),
+        base_url=f"http://{host}",
+    )
 
 
 def unique_slug(prefix: str = "t") -> str:
@@ -164,21 +178,29 @@ class TenantClient:
         return await self.client.delete(path, headers=headers, **kw)
 
 
-async def sign_up(app: Any, slug: str | None = None, language: str = "en",
-                  email: str | None = None) -> tuple[str, str]:
+async def sign_up(
+    app: Any, slug: str | None = None, language: str = "en", email: str | None = None
+) -> tuple[str, str]:
     slug = slug or unique_slug()
     email = email or f"owner@{slug}.example.com"
     async with http(app) as base:
-        response = await base.post("/api/v1/signup", json={
-            "company_name": f"WISP {slug}", "slug": slug, "email": email,
-            "password": PASSWORD, "language": language,
-        })
+        response = await base.post(
+            "/api/v1/signup",
+            json={
+                "company_name": f"WISP {slug}",
+                "slug": slug,
+                "email": email,
+                "password": PASSWORD,
+                "language": language,
+            },
+        )
     assert response.status_code == 201, response.text
     return slug, email
 
 
-async def tenant_client(app: Any, slug: str, email: str, password: str = PASSWORD,
-                        login: bool = True) -> TenantClient:
+async def tenant_client(
+    app: Any, slug: str, email: str, password: str = PASSWORD, login: bool = True
+) -> TenantClient:
     host = f"{slug}.localhost"
     client = http(app, host)
     tc = TenantClient(slug=slug, email=email, client=client, host=host)

@@ -49,14 +49,15 @@ def main() -> int:
         os.environ.setdefault("WISP_ALLOW_FUTURE_BILLING", "1")
         if subprocess.call([sys.executable, "-m", "app.cli", "migrate"]) != 0:
             return 1
-        from app.pwa_build import ensure_built
         from rich.console import Console
+
+        from app.pwa_build import ensure_built
 
         ensure_built(Console())
         args = sys.argv[1:] or ["-n", os.environ.get("WISP_TEST_PROCESSES", "auto"), "tests"]
         return subprocess.call([sys.executable, "-m", "pytest", *args])
     finally:
-        for stop in reversed(stops):
+        for stop in stops:
             stop()
 
 

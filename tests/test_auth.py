@@ -8,8 +8,9 @@ from tests.conftest import PASSWORD, tenant_client
 async def test_wrong_password_and_unknown_email_say_the_same(make_tenant: Any) -> None:
     tc = await make_tenant()
     wrong = await tc.post("/api/v1/auth/login", json={"email": tc.email, "password": "nope" * 3})
-    unknown = await tc.post("/api/v1/auth/login",
-                            json={"email": "ghost@example.com", "password": "nope" * 3})
+    unknown = await tc.post(
+        "/api/v1/auth/login", json={"email": "ghost@example.com", "password": "nope" * 3}
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
     assert wrong.headers["content-type"].startswith("application/problem+json")
@@ -20,8 +21,11 @@ async def test_login_needs_csrf_token(make_tenant: Any) -> None:
     r = await tc.client.post("/api/v1/auth/login", json={"email": tc.email, "password": PASSWORD})
     assert r.status_code == 403
     assert r.headers["content-type"].startswith("application/problem+json")
-    r = await tc.client.post("/api/v1/auth/login", json={"email": tc.email, "password": PASSWORD},
-                             headers={"X-CSRFToken": "forged"})
+    r = await tc.client.post(
+        "/api/v1/auth/login",
+        json={"email": tc.email, "password": PASSWORD},
+        headers={"X-CSRFToken": "forged"},
+    )
     assert r.status_code == 403
 
 
@@ -54,8 +58,11 @@ async def test_problem_details_follow_user_then_tenant_then_accept_language(
     app = english.client._transport.app
     # Base host: no user, no tenant, so Accept-Language decides.
     async with http(app) as base:
-        r = await base.post("/api/v1/signup", json={"slug": "x"},
-                            headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"})
+        r = await base.post(
+            "/api/v1/signup",
+            json={"slug": "x"},
+            headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"},
+        )
     assert r.json()["title"] == "Algunos campos no son válidos"
     # Tenant host, nobody signed in: the tenant's language beats Accept-Language.
     anonymous = await tenant_client(app, english.slug, english.email, login=False)

@@ -5,7 +5,6 @@ from typing import Any
 from tests.conftest import http
 
 
-
 async def test_health_and_ready_on_any_host(app: Any) -> None:
     for host in ("localhost", "10.0.0.5", "unknown.localhost"):
         async with http(app, f"{host}") as c:

@@ -26,8 +26,12 @@ async def _orphan_schemas() -> int:
 
 
 def _body(slug_: str, **over: Any) -> dict[str, Any]:
-    body = {"company_name": "Sierra Wireless Co", "slug": slug_,
-            "email": f"boss@{slug_}.example.com", "password": PASSWORD}
+    body = {
+        "company_name": "Sierra Wireless Co",
+        "slug": slug_,
+        "email": f"boss@{slug_}.example.com",
+        "password": PASSWORD,
+    }
     body.update(over)
     return body
 
@@ -35,8 +39,10 @@ def _body(slug_: str, **over: Any) -> dict[str, Any]:
 async def test_signup_creates_tenant_and_manager_can_sign_in(app: Any) -> None:
     slug = unique_slug("ok")
     async with http(app, "localhost") as base:
-        r = await base.post("/api/v1/signup", json=_body(slug, timezone="America/Bogota",
-                                                         currency="cop", language="es"))
+        r = await base.post(
+            "/api/v1/signup",
+            json=_body(slug, timezone="America/Bogota", currency="cop", language="es"),
+        )
     assert r.status_code == 201, r.text
     assert r.json() == {"slug": slug, "portal_url": f"http://{slug}.localhost:8000"}
     tc = await tenant_client(app, slug, f"boss@{slug}.example.com")
@@ -46,8 +52,12 @@ async def test_signup_creates_tenant_and_manager_can_sign_in(app: Any) -> None:
     from tenants.registry import tenant_by_slug
 
     tenant = await tenant_by_slug(slug)
-    assert tenant and (tenant.currency, tenant.timezone, tenant.language) == (
-        "COP", "America/Bogota", "es")
+    assert tenant
+    assert (tenant.currency, tenant.timezone, tenant.language) == (
+        "COP",
+        "America/Bogota",
+        "es",
+    )
     assert tenant.schema == f"t_{tenant.id.hex}"  # from the internal id, not the slug
     await tc.client.aclose()
 
@@ -88,17 +98,21 @@ async def test_invalid_field_is_named_and_nothing_is_created(
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert field in [e["field"] for e in r.json()["errors"]]
-    assert await _count("SELECT count(*) FROM public.tenant WHERE slug = $1",
-                        body["slug"]) == 0
+    assert await _count("SELECT count(*) FROM public.tenant WHERE slug = $1", body["slug"]) == 0
     assert await _orphan_schemas() == 0
 
 
 async def test_password_equal_to_email_is_refused(app: Any) -> None:
     slug = unique_slug("pw")
     async with http(app, "localhost") as base:
-        r = await base.post("/api/v1/signup", json=_body(
-            slug, email=f"someone.long@{slug}.example.com",
-            password=f"someone.long@{slug}.example.com"))
+        r = await base.post(
+            "/api/v1/signup",
+            json=_body(
+                slug,
+                email=f"someone.long@{slug}.example.com",
+                password=f"someone.long@{slug}.example.com",
+            ),
+        )
     assert r.status_code == 422
     assert [e["field"] for e in r.json()["errors"]] == ["password"]
 
@@ -110,8 +124,9 @@ async def test_wrong_types_and_unknown_fields_are_422(app: Any) -> None:
         assert r.json()["errors"][0]["field"] == "password"
         r = await base.post("/api/v1/signup", json={"slug": unique_slug()})
         assert r.status_code == 422
-        r = await base.post("/api/v1/signup", content=b"{not json",
-                            headers={"content-type": "application/json"})
+        r = await base.post(
+            "/api/v1/signup", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert r.status_code in (400, 422)
         assert r.headers["content-type"].startswith("application/problem+json")
 
@@ -130,8 +145,9 @@ async def test_concurrent_duplicate_signups_create_one_tenant(app: Any) -> None:
 
     slug = unique_slug("race")
     async with http(app, "localhost") as base:
-        results = await asyncio.gather(*(base.post("/api/v1/signup", json=_body(slug))
-                                         for _ in range(4)))
+        results = await asyncio.gather(
+            *(base.post("/api/v1/signup", json=_body(slug)) for _ in range(4))
+        )
     codes = sorted(r.status_code for r in results)
     assert codes.count(201) == 1
     assert set(codes) <= {201, 409}
@@ -160,9 +176,9 @@ async def test_failure_after_schema_creation_leaves_nothing(
     assert r.headers["content-type"].startswith("application/problem+json")
     assert await _count("SELECT count(*) FROM public.tenant WHERE slug = $1", slug) == 0
     assert await _orphan_schemas() == 0
-    assert created and created[0].startswith("t_")
-    assert await _count("SELECT count(*) FROM pg_namespace WHERE nspname = $1",
-                        created[0]) == 0
+    assert created
+    assert created[0].startswith("t_")
+    assert await _count("SELECT count(*) FROM pg_namespace WHERE nspname = $1", created[0]) == 0
 
 
 async def test_signup_only_on_base_host(app: Any, make_tenant: Any) -> None:

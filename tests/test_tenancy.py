@@ -28,7 +28,8 @@ async def test_scope_sets_search_path_for_its_transaction_only(two_tenants: Any)
 
     a, b = two_tenants
     ta, tb = await tenant_by_slug(a.slug), await tenant_by_slug(b.slug)
-    assert ta and tb
+    assert ta
+    assert tb
     async with tenant_scope(ta):
         emails = [r["email"] for r in await StaffUser.select(StaffUser.email)]
     assert emails == [a.email]
@@ -55,8 +56,9 @@ async def test_session_cookie_is_refused_on_another_tenants_host(two_tenants: An
 
 async def test_session_cookie_is_host_only(two_tenants: Any) -> None:
     a, _ = two_tenants
-    r = await a.post("/api/v1/auth/login", json={"email": a.email,
-                                                 "password": "correct horse battery staple"})
+    r = await a.post(
+        "/api/v1/auth/login", json={"email": a.email, "password": "correct horse battery staple"}
+    )
     set_cookie = r.headers["set-cookie"].lower()
     assert "domain=" not in set_cookie
     assert "httponly" in set_cookie
@@ -65,8 +67,9 @@ async def test_session_cookie_is_host_only(two_tenants: Any) -> None:
 
 async def test_user_of_one_tenant_cannot_sign_in_on_another(two_tenants: Any) -> None:
     a, b = two_tenants
-    r = await b.post("/api/v1/auth/login", json={"email": a.email,
-                                                 "password": "correct horse battery staple"})
+    r = await b.post(
+        "/api/v1/auth/login", json={"email": a.email, "password": "correct horse battery staple"}
+    )
     assert r.status_code == 401
 
 
@@ -94,7 +97,7 @@ async def test_job_sees_only_its_tenant(two_tenants: Any, worker: Any) -> None:
     from tenants.registry import tenant_by_slug
     from tests.support.actors import report_staff
 
-    a, b = two_tenants
+    _a, b = two_tenants
     tb = await tenant_by_slug(b.slug)
     assert tb
     marker = secrets.token_hex(8)
@@ -157,12 +160,15 @@ async def test_verified_custom_domain_resolves_to_its_tenant(make_tenant: Any, a
     async with http(app, f"{domain}") as c:
         assert (await c.get("/api/v1/auth/me")).status_code == 404  # not verified yet
     await TenantDomain.update({TenantDomain.verified_at: dt.datetime.now(dt.UTC)}).where(
-        TenantDomain.hostname == domain)
+        TenantDomain.hostname == domain
+    )
     hosts.forget()
     async with http(app, f"{domain}") as c:
         await c.get("/api/v1/auth/me")
-        r = await c.post("/api/v1/auth/login", json={
-            "email": tc.email, "password": "correct horse battery staple"},
-            headers={"X-CSRFToken": c.cookies.get("csrftoken") or ""})
+        r = await c.post(
+            "/api/v1/auth/login",
+            json={"email": tc.email, "password": "correct horse battery staple"},
+            headers={"X-CSRFToken": c.cookies.get("csrftoken") or ""},
+        )
         assert r.status_code == 200
         assert r.json()["tenant"]["slug"] == tc.slug

@@ -41,7 +41,9 @@ def tenant_actor(
             await _ensure_pool()
             tenant = await tenant_by_id(tenant_id)
             if tenant is None:
-                log.warning("job for a tenant that no longer exists", extra={"tenant_id": tenant_id})
+                log.warning(
+                    "job for a tenant that no longer exists", extra={"tenant_id": tenant_id}
+                )
                 return
             token = tenant_var.set(tenant.slug)
             try:
@@ -51,7 +53,7 @@ def tenant_actor(
             finally:
                 tenant_var.reset(token)
 
-        return dramatiq.actor(
+        actor: dramatiq.Actor[Any, Any] = dramatiq.actor(  # type: ignore[call-overload]
             run,
             actor_name=f"{fn.__module__}.{fn.__name__}",
             queue_name=queue_name,
@@ -59,6 +61,7 @@ def tenant_actor(
             tenant_scoped=True,
             **options,
         )
+        return actor
 
     return decorate
 

@@ -12,7 +12,7 @@ from workers.middleware import TenantMiddleware
 
 def _broker() -> RedisBroker:
     settings = get_settings()
-    broker = RedisBroker(
+    broker = RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url or "redis://127.0.0.1:6379/0",
         namespace=settings.queue_namespace,
     )

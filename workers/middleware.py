@@ -44,7 +44,5 @@ class TenantMiddleware(dramatiq.Middleware):
     ) -> None:
         self._check(broker, message)
 
-    def before_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message[Any]
-    ) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         self._check(broker, message)

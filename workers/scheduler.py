@@ -7,6 +7,7 @@ running two schedulers (a rolling deploy, a mistake) still enqueues each slot on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -67,8 +68,6 @@ async def run_forever(stop: asyncio.Event, interval: float = 30.0) -> None:
             await tick()
         except Exception:
             log.exception("scheduler tick failed")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            pass
     log.info("scheduler stopped")

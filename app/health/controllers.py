@@ -43,5 +43,10 @@ async def ready() -> Response[dict[str, Any]]:
         checks["redis"] = "unreachable"
     if all(v == "ok" for v in checks.values()):
         return Response({"status": "ok", "checks": checks})
-    return problem(503, "not-ready", _("Not ready"), _("A service this app needs is unreachable."),
-                   checks=checks)
+    return problem(
+        503,
+        "not-ready",
+        _("Not ready"),
+        _("A service this app needs is unreachable."),
+        checks=checks,
+    )

@@ -50,15 +50,22 @@ def principal_for(user: dict[str, Any]) -> Principal:
     )
 
 
-async def login(tenant: TenantRef, email: str, password: str, actor: Actor) -> tuple[str, Principal]:
+async def login(
+    tenant: TenantRef, email: str, password: str, actor: Actor
+) -> tuple[str, Principal]:
     """Check the password and start a session; the same answer for any kind of failure."""
     failed = Unauthorized(_("The email or password is not correct."))
     async with tenant_scope(tenant):
         user = await staff_by_email(email)
         ok = verify_password(user["password_hash"] if user else None, password)
         if not user or not ok or not user["is_active"]:
-            await audit.record(actor, "auth.login_failed", "staff_user",
-                               user["id"] if user else "", email=normalise_email(email)[:320])
+            await audit.record(
+                actor,
+                "auth.login_failed",
+                "staff_user",
+                user["id"] if user else "",
+                email=normalise_email(email)[:320],
+            )
             failure = True
         else:
             failure = False
@@ -66,8 +73,13 @@ async def login(tenant: TenantRef, email: str, password: str, actor: Actor) -> t
             if needs_rehash(user["password_hash"]):
                 updates[StaffUser.password_hash] = hash_password(password)
             await StaffUser.update(updates).where(StaffUser.id == user["id"])
-            signed_in = Actor(type="staff", id=user["id"], label=user["email"], ip=actor.ip,
-                              request_id=actor.request_id)
+            signed_in = Actor(
+                type="staff",
+                id=user["id"],
+                label=user["email"],
+                ip=actor.ip,
+                request_id=actor.request_id,
+            )
             await audit.record(signed_in, "auth.login", "staff_user", user["id"])
     if failure:
         raise failed

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
 from litestar.datastructures import State
+from litestar.params import Parameter
 
 from app.audit import Actor
 from app.config import get_settings
@@ -10,8 +10,8 @@ from app.i18n import current_language
 from app.identity import actions
 from app.identity.roles import ALL_STAFF, Role
 from app.identity.schemas import LoginIn, MeOut, Page, StaffOut, TenantOut
-from app.timeutil import iso
 from app.identity.sessions import Principal
+from app.timeutil import iso
 from app.web.deps import allow, on_tenant_host
 from app.web.middleware import session_cookie
 from tenants.registry import TenantRef
@@ -34,9 +34,7 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/login", status_code=200, summary="Sign in with email and password")
-    async def login(
-        self, data: LoginIn, tenant: TenantRef, actor: Actor
-    ) -> Response[MeOut]:
+    async def login(self, data: LoginIn, tenant: TenantRef, actor: Actor) -> Response[MeOut]:
         session_id, principal = await actions.login(tenant, data.email, data.password, actor)
         secure = get_settings().public_scheme == "https"
         return Response(me_out(principal, tenant), cookies=[session_cookie(session_id, secure)])
@@ -47,8 +45,11 @@ class AuthController(Controller):
 
     @post("/logout", status_code=204, guards=[allow(*ALL_STAFF)], summary="Sign out")
     async def logout(
-        self, request: Request[Principal, None, State], principal: Principal,
-        tenant: TenantRef, actor: Actor,
+        self,
+        request: Request[Principal, None, State],
+        principal: Principal,
+        tenant: TenantRef,
+        actor: Actor,
     ) -> Response[None]:
         await actions.logout(tenant, request.state.session_id, principal, actor)
         secure = get_settings().public_scheme == "https"
@@ -75,7 +76,9 @@ class StaffController(Controller):
 
     @get("", guards=[allow(Role.MANAGER)], summary="List staff, by email")
     async def list_staff(
-        self, tenant: TenantRef, limit: int = Parameter(default=50, ge=1, le=200),
+        self,
+        tenant: TenantRef,
+        limit: int = Parameter(default=50, ge=1, le=200),
         cursor: str | None = None,
     ) -> Page:
         rows = await actions.list_staff(tenant, limit=limit, after_email=cursor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -35,10 +36,8 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def _verify_dummy(password: str) -> None:
-    try:
+    with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
         _hasher.verify(_DUMMY_HASH, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        pass
 
 
 def needs_rehash(password_hash: str) -> bool:
@@ -48,9 +47,7 @@ def needs_rehash(password_hash: str) -> bool:
 @functools.cache
 def _common_passwords() -> frozenset[str]:
     path = Path(__file__).with_name("common_passwords.txt")
-    return frozenset(
-        line.strip().lower() for line in path.read_text().splitlines() if line.strip()
-    )
+    return frozenset(line.strip().lower() for line in path.read_text().splitlines() if line.strip())
 
 
 def password_problem(password: str, *context: str) -> str | None:
@@ -72,7 +69,8 @@ def password_problem(password: str, *context: str) -> str | None:
         word = word.lower().strip()
         if len(word) >= 4:
             local = word.split("@")[0]
-            if lowered in {word, local} or (len(local) >= 4 and local in lowered and
-                                             len(lowered) - len(local) < 4):
+            if lowered in {word, local} or (
+                len(local) >= 4 and local in lowered and len(lowered) - len(local) < 4
+            ):
                 return _("The password must not be your email or company name.")
     return None

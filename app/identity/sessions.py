@@ -97,7 +97,7 @@ async def end_all(tenant: TenantRef, user_id: str) -> int:
     """End every session of one user; returns how many were live."""
     redis = get_redis()
     index = _index_key(tenant, user_id)
-    hashes = await redis.smembers(index)
+    hashes = [str(h) for h in await redis.smembers(index)]
     live = 0
     if hashes:
         live = await redis.delete(*(_session_key(tenant, h) for h in hashes))
@@ -109,8 +109,8 @@ async def prune(tenant: TenantRef, user_id: str) -> int:
     """Drop index entries whose session already expired; returns how many."""
     redis = get_redis()
     index = _index_key(tenant, user_id)
-    stale = [h for h in await redis.smembers(index)
-             if not await redis.exists(_session_key(tenant, h))]
+    hashes = [str(h) for h in await redis.smembers(index)]
+    stale = [h for h in hashes if not await redis.exists(_session_key(tenant, h))]
     if stale:
         await redis.srem(index, *stale)
     return len(stale)

@@ -53,8 +53,13 @@ async def sign_up(data: SignupIn, actor: Actor) -> SignupOut:
             )
             await create_schema(transaction.connection, schema)
             owner_id = await populate(data)
-            owner = Actor(type="staff", id=owner_id, label=data.email, ip=actor.ip,
-                          request_id=actor.request_id)
+            owner = Actor(
+                type="staff",
+                id=owner_id,
+                label=data.email,
+                ip=actor.ip,
+                request_id=actor.request_id,
+            )
             await audit.record(owner, "tenant.signup", "tenant", tenant_id, slug=data.slug)
     except asyncpg.UniqueViolationError as exc:
         if "slug" in str(exc.constraint_name or ""):

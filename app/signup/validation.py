@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from pathlib import Path
 
 from babel.numbers import list_currencies
 from email_validator import EmailNotValidError, validate_email
@@ -15,13 +16,9 @@ from app.signup.schemas import SignupIn
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$")
 
 RESERVED_SLUGS = frozenset(
-    """
-    www api admin mail smtp imap pop pop3 ftp sftp ssh vpn ns ns1 ns2 dns mx webmail static
-    assets cdn media files app apps portal login signup register auth oauth sso account
-    accounts billing pay payments status health ready metrics docs help support blog news
-    dev test staging demo-admin root system wisp wispcloud gateway gateways console dashboard
-    template tenant tenants public internal localhost schema
-    """.split()
+    line.strip()
+    for line in (Path(__file__).with_name("reserved_slugs.txt")).read_text().splitlines()
+    if line.strip() and not line.startswith("#")
 )
 
 

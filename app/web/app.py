@@ -6,6 +6,7 @@ from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ControllerRouterHandler
 
 from app.config import get_settings
 from app.db import close_pool, open_pool
@@ -23,8 +24,14 @@ from app.web.middleware import ContextMiddleware
 CSRF_EXEMPT = [r"^/api/v1/signup$", r"^/gateway/", r"^/health$", r"^/ready$"]
 
 
-def route_handlers() -> list[object]:
-    handlers: list[object] = [health, ready, SignupController, AuthController, StaffController]
+def route_handlers() -> list[ControllerRouterHandler]:
+    handlers: list[ControllerRouterHandler] = [
+        health,
+        ready,
+        SignupController,
+        AuthController,
+        StaffController,
+    ]
     settings = get_settings()
     if settings.dev_mail_dir and not settings.is_production:
         from app.web.devmail import dev_mail_index, dev_mail_message
@@ -52,7 +59,9 @@ def create_app() -> Litestar:
         on_startup=[open_pool],
         on_shutdown=[close_pool, close_redis],
         openapi_config=OpenAPIConfig(
-            title="Wisp Cloud API", version="1.0.0", path="/schema",
+            title="Wisp Cloud API",
+            version="1.0.0",
+            path="/schema",
             description="The API of Wisp Cloud, on each WISP's portal host.",
         ),
         logging_config=None,

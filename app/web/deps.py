@@ -43,8 +43,13 @@ def actor_of(connection: Connection) -> Actor:
     principal = connection.scope.get("user")
     ip = client_ip(connection)
     if isinstance(principal, Principal):
-        return Actor(type=principal.kind, id=principal.id, label=principal.email, ip=ip,
-                      request_id=request_id_var.get())
+        return Actor(
+            type=principal.kind,
+            id=principal.id,
+            label=principal.email,
+            ip=ip,
+            request_id=request_id_var.get(),
+        )
     return Actor(type="anonymous", ip=ip, request_id=request_id_var.get())
 
 

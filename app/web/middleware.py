@@ -48,7 +48,7 @@ def _cookie(scope: Scope, name: str) -> str | None:
     return None
 
 
-async def _send_problem(send: Send, status: int, slug: str, title: str, detail: str) -> None:
+async def _send_problem(send: Any, status: int, slug: str, title: str, detail: str) -> None:
     import json
 
     body = json.dumps(
@@ -97,14 +97,20 @@ class ContextMiddleware:
         if path not in HOSTLESS_PATHS:
             if resolved is None:
                 await _send_problem(
-                    send_with_id, 404, "unknown-host", _("Not found"),
+                    send_with_id,
+                    404,
+                    "unknown-host",
+                    _("Not found"),
                     _("No WISP is served at this address."),
                 )
                 return
             if isinstance(resolved, TenantRef) and not resolved.is_active:
                 set_language(negotiate(None, resolved.language, accept_language))
                 await _send_problem(
-                    send_with_id, 403, "tenant-suspended", _("Account suspended"),
+                    send_with_id,
+                    403,
+                    "tenant-suspended",
+                    _("Account suspended"),
                     _("This WISP's account is suspended. Please contact the service provider."),
                 )
                 return
@@ -119,14 +125,17 @@ class ContextMiddleware:
                 scope["user"] = principal
                 state["session_id"] = session_id
             set_language(
-                negotiate(principal.language if principal else None, resolved.language,
-                          accept_language)
+                negotiate(
+                    principal.language if principal else None, resolved.language, accept_language
+                )
             )
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             log.info(
-                "%s %s", scope.get("method"), path,
+                "%s %s",
+                scope.get("method"),
+                path,
                 extra={
                     "status": status_holder.get("status"),
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),

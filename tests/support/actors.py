@@ -12,5 +12,6 @@ from workers.actors import Scope, tenant_actor
 @tenant_actor(max_retries=0)
 async def report_staff(scope: Scope, marker: str) -> None:
     emails = [r["email"] for r in await StaffUser.select(StaffUser.email)]
-    await get_redis().set(f"wisp:test:{marker}", json.dumps(
-        {"tenant": scope.tenant.slug, "emails": emails}), ex=300)
+    await get_redis().set(
+        f"wisp:test:{marker}", json.dumps({"tenant": scope.tenant.slug, "emails": emails}), ex=300
+    )

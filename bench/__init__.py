@@ -1,0 +1,1 @@
+"""Benchmarks run against real PostgreSQL and Redis; see bench/README.md."""
