@@ -12,6 +12,7 @@ from app.config import get_settings
 from app.db import close_pool, open_pool
 from app.health.controllers import health, ready
 from app.identity.controllers import AuthController, StaffController
+from app.identity.permissions import authorize
 from app.logs import configure_logging
 from app.problems import EXCEPTION_HANDLERS
 from app.redis import close_redis
@@ -47,6 +48,7 @@ def create_app() -> Litestar:
         route_handlers=route_handlers(),
         dependencies=DEPENDENCIES,
         middleware=[DefineMiddleware(ContextMiddleware)],
+        guards=[authorize],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_name="csrftoken",

@@ -10,10 +10,9 @@ from litestar.handlers.base import BaseRouteHandler
 
 from app.audit import Actor
 from app.i18n import _
-from app.identity.roles import Role
 from app.identity.sessions import Principal
 from app.logs import request_id_var
-from app.problems import Forbidden, NotFound, Unauthorized
+from app.problems import NotFound, Unauthorized
 from app.web.hosts import BaseHost
 from tenants.registry import TenantRef
 
@@ -63,20 +62,6 @@ def on_tenant_host(connection: Connection, _handler: BaseRouteHandler) -> None:
 def on_base_host(connection: Connection, _handler: BaseRouteHandler) -> None:
     if not isinstance(connection.scope.get("state", {}).get("tenant"), BaseHost):
         raise NotFound(_("Sign up on the main site, not on a WISP's portal."))
-
-
-def allow(*roles: Role) -> Any:
-    """A guard admitting signed-in staff whose role is one of `roles`."""
-    allowed = {r.value for r in roles}
-
-    def guard(connection: Connection, _handler: BaseRouteHandler) -> None:
-        principal = principal_of(connection)
-        if principal.kind != "staff" or principal.role not in allowed:
-            raise Forbidden(_("Your role does not allow this."))
-
-    guard.__name__ = "allow_" + "_".join(sorted(allowed))
-    guard.roles = frozenset(allowed)  # type: ignore[attr-defined]
-    return guard
 
 
 def signed_in(connection: Connection, _handler: BaseRouteHandler) -> None:
