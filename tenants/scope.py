@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.db import DB
+from app.idempotency import NOT_USED, IdempotencyKey, claim, store
 from tenants.registry import TenantRef
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,19 @@ AfterCommit = Callable[[], Awaitable[None] | None]
 class Scope:
     tenant: TenantRef
     connection: Any
+    replayed: bool = False
+    """The request's idempotency key was already used: skip the work, answer `replay`."""
+    replay: Any = None
     _after_commit: list[AfterCommit] = field(default_factory=list)
+    _idempotency: IdempotencyKey | None = None
 
     def after_commit(self, callback: AfterCommit) -> None:
         self._after_commit.append(callback)
+
+    async def remember(self, answer: object) -> None:
+        """Store the answer for this request's idempotency key (no-op without one)."""
+        if self._idempotency is not None:
+            await store(self.connection, self._idempotency, answer)
 
 
 _current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
@@ -65,14 +75,21 @@ async def schema_scope(schema: str) -> AsyncIterator[Any]:
 
 @asynccontextmanager
 async def tenant_scope(
-    tenant: TenantRef, *, propagate_after_commit: bool = False
+    tenant: TenantRef,
+    *,
+    idempotency: IdempotencyKey | None = None,
+    propagate_after_commit: bool = False,
 ) -> AsyncIterator[Scope]:
     """Jobs propagate after-commit failures (so the queue retries); requests only log them."""
     if _current.get() is not None or DB.current_transaction.get() is not None:
         raise RuntimeError("tenant scopes do not nest")
     async with DB.transaction() as transaction:
         await set_search_path(transaction.connection, tenant.schema)
-        scope = Scope(tenant=tenant, connection=transaction.connection)
+        scope = Scope(tenant=tenant, connection=transaction.connection, _idempotency=idempotency)
+        if idempotency is not None:
+            stored = await claim(transaction.connection, idempotency)
+            if stored is not NOT_USED:
+                scope.replayed, scope.replay = True, stored
         token = _current.set(scope)
         try:
             yield scope

@@ -172,3 +172,37 @@ async def test_verified_custom_domain_resolves_to_its_tenant(make_tenant: Any, a
         )
         assert r.status_code == 200
         assert r.json()["tenant"]["slug"] == tc.slug
+
+
+async def test_idempotency_key_replays_once_and_refuses_a_different_request(
+    make_tenant: Any,
+) -> None:
+    from app import audit
+    from app.audit import SYSTEM, AuditEvent
+    from app.idempotency import IdempotencyKey, KeyReused
+    from tenants.registry import tenant_by_slug
+    from tenants.scope import tenant_scope
+
+    tc = await make_tenant()
+    tenant = await tenant_by_slug(tc.slug)
+    assert tenant
+    key = IdempotencyKey(key=f"u|POST /x|{secrets.token_hex(4)}", request_hash="h1")
+
+    async def act() -> dict[str, Any]:
+        async with tenant_scope(tenant, idempotency=key) as scope:
+            if scope.replayed:
+                return dict(scope.replay)
+            await audit.record(SYSTEM, "test.thing")
+            answer = {"made": secrets.token_hex(4)}
+            await scope.remember(answer)
+            return answer
+
+    first, *again = await asyncio.gather(act(), act(), act())
+    assert all(a == first for a in again)
+    async with tenant_scope(tenant):
+        assert await AuditEvent.count().where(AuditEvent.action == "test.thing") == 1
+    with pytest.raises(KeyReused):
+        async with tenant_scope(
+            tenant, idempotency=IdempotencyKey(key=key.key, request_hash="other")
+        ):
+            pass
