@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import importlib.util
 import io
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -89,13 +90,56 @@ async def applied_ids(connection: Any) -> set[str]:
     return {r["id"] for r in rows}
 
 
-async def migrate_schema(schema: str, track: Track, label: str | None = None) -> SchemaReport:
-    """Apply the track's pending migrations to one schema, atomically."""
+class _QuietStdout(io.TextIOBase):
+    """Forwards to the real stdout except inside `quiet()`, per task: Piccolo prints a line per
+    migration, and swapping `sys.stdout` itself is process-wide, which concurrent tenants'
+    migrations would undo out of order."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def write(self, text: str) -> int:
+        return len(text) if _quiet.get() else int(self.real.write(text))
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+_quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("wisp_quiet", default=False)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    if not isinstance(sys.stdout, _QuietStdout):
+        sys.stdout = _QuietStdout(sys.stdout)
+    token = _quiet.set(True)
+    try:
+        yield
+    finally:
+        _quiet.reset(token)
+
+
+async def migrate_schema(
+    schema: str, track: Track, label: str | None = None, *, create: bool = False
+) -> SchemaReport:
+    """Apply the track's pending migrations to one schema, atomically.
+
+    Only `public` and the template may be created here: a tenant whose schema is missing is
+    reported as failed, never silently rebuilt empty.
+    """
     report = SchemaReport(schema=schema, label=label or schema)
     modules = track.modules()
     try:
         async with schema_scope(schema) as connection:
-            await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            if create:
+                await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            elif not await connection.fetchval(
+                "SELECT 1 FROM pg_namespace WHERE nspname = $1", schema
+            ):
+                raise LookupError(f"schema {schema} does not exist")
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(schema))
             await connection.execute(MIGRATION_TABLE_DDL)
             done = await applied_ids(connection)
@@ -104,7 +148,7 @@ async def migrate_schema(schema: str, track: Track, label: str | None = None) ->
                     continue
                 manager = await module.forwards()
                 # Piccolo prints a line per migration; the CLI shows its own progress instead.
-                with contextlib.redirect_stdout(io.StringIO()):
+                with quiet():
                     await manager.run()
                 await connection.execute(
                     "INSERT INTO wisp_migration (id) VALUES ($1)", migration_id
@@ -117,7 +161,7 @@ async def migrate_schema(schema: str, track: Track, label: str | None = None) ->
 
 
 async def migrate_public() -> SchemaReport:
-    return await migrate_schema("public", PUBLIC)
+    return await migrate_schema("public", PUBLIC, create=True)
 
 
 @dataclass
@@ -163,7 +207,7 @@ async def migrate_all(
     lock_conn = await DB.get_new_connection()
     try:
         await lock_conn.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
-        template = await migrate_schema(TEMPLATE_SCHEMA, TENANT, "template")
+        template = await migrate_schema(TEMPLATE_SCHEMA, TENANT, "template", create=True)
         tenants = await all_tenants()
     finally:
         await lock_conn.close()

@@ -66,7 +66,7 @@ async def test_cloned_schema_equals_a_freshly_migrated_one(app: Any) -> None:
     fresh = f"test_fresh_{secrets.token_hex(4)}"
     cloned = f"test_clone_{secrets.token_hex(4)}"
     try:
-        report = await migrate_schema(fresh, TENANT)
+        report = await migrate_schema(fresh, TENANT, create=True)
         assert report.ok, report.error
         assert report.applied
         async with DB.transaction() as tx:

@@ -1,0 +1,1 @@
+"""Billing and invoicing: cycles, exactly-once invoices, numbering, payments, suspension."""
