@@ -53,7 +53,8 @@ def main() -> int:
 
         from app.pwa_build import ensure_built
 
-        ensure_built(Console())
+        if os.environ.get("WISP_SKIP_PWA_BUILD") != "1":  # for back-end work while pwa/ is broken
+            ensure_built(Console())
         args = sys.argv[1:] or ["-n", os.environ.get("WISP_TEST_PROCESSES", "auto"), "tests"]
         return subprocess.call([sys.executable, "-m", "pytest", *args])
     finally:

@@ -1,0 +1,174 @@
+"""Billing routes: settings, runs, invoices and credit notes, payments, exemptions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import Parameter
+
+from app.audit import Actor
+from app.billing import invoices, payments, runs, settings_actions
+from app.billing.exemptions import exempt
+from app.billing.schemas import (
+    CreditNoteIn,
+    ExemptionIn,
+    InvoiceOut,
+    InvoicePage,
+    PaymentIn,
+    PaymentOut,
+    PaymentPage,
+    ReverseIn,
+    RunIn,
+    RunOut,
+    SettingsOut,
+    SettingsPatch,
+    VoidIn,
+)
+from app.i18n import _
+from app.idempotency import IdempotencyKey
+from app.problems import Invalid
+from app.web.deps import on_tenant_host
+from tenants.registry import TenantRef
+
+
+def _id(value: str, field: str = "id") -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise Invalid({field: _("This is not a valid id.")}) from None
+
+
+class BillingController(Controller):
+    path = "/api/v1/billing"
+    guards = [on_tenant_host]
+    tags = ["billing"]
+
+    @get("/settings", summary="Billing settings")
+    async def read_settings(self, tenant: TenantRef) -> SettingsOut:
+        return await settings_actions.read(tenant)
+
+    @patch("/settings", summary="Change billing settings")
+    async def change_settings(
+        self, data: SettingsPatch, tenant: TenantRef, actor: Actor
+    ) -> SettingsOut:
+        return await settings_actions.update(tenant, data, actor)
+
+    @post("/runs", summary="Run billing for a date", status_code=201)
+    async def start_run(self, data: RunIn, tenant: TenantRef, actor: Actor) -> Response[RunOut]:
+        as_of = runs.parse_as_of(data.as_of, tenant)
+        run_id, billable = await runs.create(tenant, as_of, actor)
+        if billable > runs.INLINE_LIMIT:
+            from app.billing.jobs import run_billing
+
+            run_billing.send(str(tenant.id), str(run_id))
+            return Response(await runs.get(tenant, run_id), status_code=202)
+        return Response(await runs.execute(tenant, run_id, actor), status_code=201)
+
+    @get("/runs/{run_id:str}", summary="A billing run and what it did")
+    async def read_run(self, run_id: str, tenant: TenantRef) -> RunOut:
+        return await runs.get(tenant, _id(run_id))
+
+
+class InvoiceController(Controller):
+    path = "/api/v1/invoices"
+    guards = [on_tenant_host]
+    tags = ["billing"]
+
+    @get("", summary="Invoices and credit notes, newest first")
+    async def list_invoices(
+        self,
+        tenant: TenantRef,
+        subscriber_id: str | None = None,
+        status: str | None = None,
+        kind: str | None = Parameter(default=None, pattern="^(invoice|credit_note)$"),
+        limit: int = Parameter(default=50, ge=1, le=200),
+        cursor: str | None = None,
+    ) -> InvoicePage:
+        sub = _id(subscriber_id, "subscriber_id") if subscriber_id else None
+        items, nxt = await invoices.list_invoices(tenant, sub, status, kind, limit, cursor)
+        return InvoicePage(items=items, next_cursor=nxt)
+
+    @get("/{invoice_id:str}", summary="An invoice with its lines")
+    async def read_invoice(self, invoice_id: str, tenant: TenantRef) -> InvoiceOut:
+        return await invoices.get_invoice(tenant, _id(invoice_id))
+
+    @get("/{invoice_id:str}/pdf", summary="The invoice as a PDF", media_type="application/pdf")
+    async def pdf(self, invoice_id: str, tenant: TenantRef) -> Response[bytes]:
+        from app.billing.pdf import invoice_pdf
+
+        invoice = await invoices.get_invoice(tenant, _id(invoice_id))
+        body = await invoice_pdf(tenant, _id(invoice_id))
+        name = (invoice.number or invoice.id) + ".pdf"
+        return Response(
+            body,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{name}"'},
+        )
+
+    @post("/{invoice_id:str}/void", summary="Void an invoice nothing was paid on", status_code=200)
+    async def void(
+        self, invoice_id: str, data: VoidIn, tenant: TenantRef, actor: Actor
+    ) -> InvoiceOut:
+        return await invoices.void(tenant, _id(invoice_id), data.reason, actor)
+
+    @post(
+        "/{invoice_id:str}/credit-notes",
+        summary="Correct an invoice with a credit note",
+        status_code=201,
+    )
+    async def credit(
+        self, invoice_id: str, data: CreditNoteIn, tenant: TenantRef, actor: Actor
+    ) -> InvoiceOut:
+        return await invoices.credit_note(tenant, _id(invoice_id), data.reason, data.amount, actor)
+
+
+class PaymentController(Controller):
+    path = "/api/v1/payments"
+    guards = [on_tenant_host]
+    tags = ["billing"]
+
+    @post("", summary="Post a payment", status_code=201)
+    async def post_payment(
+        self, request: Request[Any, Any, Any], data: PaymentIn, tenant: TenantRef, actor: Actor
+    ) -> Response[PaymentOut]:
+        key = IdempotencyKey.from_request(request, data)
+        out, created = await payments.post(tenant, data, actor, key)
+        return Response(out, status_code=201 if created else 200)
+
+    @get("", summary="Payments, newest first")
+    async def list_payments(
+        self,
+        tenant: TenantRef,
+        subscriber_id: str | None = None,
+        limit: int = Parameter(default=50, ge=1, le=200),
+        cursor: str | None = None,
+    ) -> PaymentPage:
+        sub = _id(subscriber_id, "subscriber_id") if subscriber_id else None
+        items, nxt = await payments.list_payments(tenant, sub, limit, cursor)
+        return PaymentPage(items=items, next_cursor=nxt)
+
+    @post("/{payment_id:str}/reverse", summary="Reverse a payment", status_code=200)
+    async def reverse(
+        self, payment_id: str, data: ReverseIn, tenant: TenantRef, actor: Actor
+    ) -> PaymentOut:
+        return await payments.reverse(tenant, _id(payment_id), data.reason, actor)
+
+
+class ExemptionController(Controller):
+    path = "/api/v1/subscribers/{subscriber_id:str}/suspension-exemption"
+    guards = [on_tenant_host]
+    tags = ["billing"]
+
+    @post("", summary="Exempt a subscriber from automatic suspension until a date", status_code=200)
+    async def set_exemption(
+        self, subscriber_id: str, data: ExemptionIn, tenant: TenantRef, actor: Actor
+    ) -> dict[str, str]:
+        try:
+            until = dt.date.fromisoformat(data.until)
+        except ValueError:
+            raise Invalid({"until": _("Use a date like 2026-01-31.")}) from None
+        await exempt(tenant, _id(subscriber_id, "subscriber_id"), until, data.reason, actor)
+        return {"subscriber_id": subscriber_id, "until": until.isoformat()}

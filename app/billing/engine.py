@@ -1,0 +1,344 @@
+"""The billing run: invoices for every period that has started, then suspensions.
+
+Exactly once per (subscriber, period) by the `one_per_period` unique constraint: invoices are
+inserted with `ON CONFLICT DO NOTHING`, and only the rows that were really inserted get a legal
+number, so re-running a date — or running it from eight workers at once — creates nothing new
+and leaves no gap. Subscribers are processed in chunks, one transaction each, with set-based
+SQL, because a WISP with thousands of subscribers must not wait on a row-at-a-time loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from app import audit
+from app.audit import Actor
+from app.billing import compose, settings
+from app.billing.allocation import allocate
+from app.billing.numbering import format_number
+from app.billing.periods import local_date, periods_starting_by
+from app.billing.status import OVERDUE_SQL, reactivate_if_clear, suspend_for_non_payment
+from app.i18n import _
+from app.problems import Conflict
+from tenants.registry import TenantRef
+from tenants.scope import tenant_scope
+
+CHUNK = 500
+
+
+@dataclass
+class RunReport:
+    as_of: dt.date
+    invoiced: list[uuid.UUID] = field(default_factory=list)
+    suspended: list[uuid.UUID] = field(default_factory=list)
+    reactivated: list[uuid.UUID] = field(default_factory=list)
+    halted_reason: str = ""
+
+
+Progress = Callable[[int, int], None]
+
+
+async def _billables(
+    conn: Any, tenant: TenantRef, as_of: dt.date, ids: list[uuid.UUID]
+) -> list[compose.Billable]:
+    rows = await conn.fetch(
+        "SELECT id, name, email, address, language, plan, billing_start_date, cancelled_at"
+        " FROM subscriber WHERE id = ANY($2::uuid[]) AND billing_start_date <= $1 ORDER BY id",
+        as_of,
+        ids,
+    )
+    changes: dict[uuid.UUID, list[compose.PlanChange]] = defaultdict(list)
+    for c in await conn.fetch(
+        "SELECT subscriber, effective_date, from_plan, to_plan FROM plan_change"
+        " WHERE cancelled_at IS NULL AND subscriber = ANY($1::uuid[])"
+        " ORDER BY effective_date, created_at",
+        ids,
+    ):
+        changes[c["subscriber"]].append(
+            compose.PlanChange(c["effective_date"], c["from_plan"], c["to_plan"])
+        )
+    out = []
+    for r in rows:
+        cancelled = local_date(r["cancelled_at"], tenant.timezone) if r["cancelled_at"] else None
+        out.append(
+            compose.Billable(
+                id=r["id"],
+                name=r["name"],
+                email=r["email"],
+                address=r["address"],
+                language=r["language"] or tenant.language,
+                plan_id=r["plan"],
+                billing_start=r["billing_start_date"],
+                cancelled_on=cancelled,
+                changes=changes.get(r["id"], []),
+            )
+        )
+    return out
+
+
+async def _plans(conn: Any) -> dict[uuid.UUID, compose.Plan]:
+    return {
+        r["id"]: compose.Plan(r["id"], r["name"], r["monthly_price"], r["setup_fee"], r["tax_rate"])
+        for r in await conn.fetch(
+            "SELECT id, name, monthly_price, setup_fee, tax_rate FROM rate_plan"
+        )
+    }
+
+
+async def _last_invoiced(conn: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, dt.date]:
+    rows = await conn.fetch(
+        "SELECT subscriber_id, max(period_start) AS last FROM invoice"
+        " WHERE kind = 'invoice' AND subscriber_id = ANY($1::uuid[]) GROUP BY subscriber_id",
+        ids,
+    )
+    return {r["subscriber_id"]: r["last"] for r in rows}
+
+
+async def _invoice_chunk(
+    tenant: TenantRef, ids: list[uuid.UUID], as_of: dt.date, actor: Actor
+) -> list[uuid.UUID]:
+    """Invoice one chunk of subscribers in one transaction; returns the new invoices' ids."""
+    async with tenant_scope(tenant) as scope:
+        conn = scope.connection
+        conf = await settings.load()
+        plans = await _plans(conn)
+        billables = await _billables(conn, tenant, as_of, ids)
+        done = await _last_invoiced(conn, ids)
+        due = as_of + dt.timedelta(days=conf.payment_terms_days)
+        invoices: list[tuple[Any, ...]] = []
+        lines: dict[uuid.UUID, list[compose.Line]] = {}
+        for b in billables:
+            for period in periods_starting_by(
+                b.billing_start, as_of, conf.billing_policy, conf.billing_day, b.cancelled_on
+            ):
+                if b.id in done and period.start <= done[b.id]:
+                    continue
+                invoice_lines = compose.lines_for(
+                    b,
+                    period,
+                    plans,
+                    tenant.currency,
+                    conf.tax_rate,
+                    conf.billing_policy,
+                    conf.billing_day,
+                )
+                subtotal, tax, total = compose.totals(invoice_lines)
+                invoice_id = uuid.uuid4()
+                lines[invoice_id] = invoice_lines
+                invoices.append(
+                    (
+                        invoice_id,
+                        b.id,
+                        period.start,
+                        period.end,
+                        conf.invoice_prefix,
+                        as_of.year,
+                        as_of,
+                        due,
+                        tenant.currency,
+                        b.language,
+                        subtotal,
+                        tax,
+                        total,
+                        b.bill_to,
+                    )
+                )
+        if not invoices:
+            return []
+        columns = list(zip(*invoices, strict=True))
+        inserted = await conn.fetch(
+            "INSERT INTO invoice (id, kind, subscriber_id, period_start, period_end, series,"
+            " year, issue_date, due_date, currency, language, subtotal, tax_total, total,"
+            " amount_paid, status, bill_to, created_at)"
+            " SELECT u.id, 'invoice', u.sub, u.ps, u.pe, u.series, u.year, u.issued, u.due,"
+            " u.cur, u.lang, u.subtotal, u.tax, u.total, 0,"
+            " CASE WHEN u.total = 0 THEN 'paid' ELSE 'open' END, u.bill_to, now()"
+            " FROM unnest($1::uuid[], $2::uuid[], $3::date[], $4::date[], $5::text[],"
+            " $6::int[], $7::date[], $8::date[], $9::text[], $10::text[], $11::numeric[],"
+            " $12::numeric[], $13::numeric[], $14::text[])"
+            " AS u(id, sub, ps, pe, series, year, issued, due, cur, lang, subtotal, tax, total,"
+            " bill_to)"
+            " ON CONFLICT (subscriber_id, period_start, kind) DO NOTHING RETURNING id",
+            *columns,
+        )
+        new_ids = {r["id"] for r in inserted}
+        ordered = [inv[0] for inv in invoices if inv[0] in new_ids]
+        if not ordered:
+            return []
+        await _number(conn, conf.invoice_prefix, as_of.year, ordered)
+        await conn.copy_records_to_table(
+            "invoice_line",
+            schema_name=tenant.schema,
+            columns=[
+                "id",
+                "invoice",
+                "position",
+                "kind",
+                "description",
+                "quantity",
+                "unit_price",
+                "amount",
+                "tax_rate",
+                "tax_amount",
+            ],
+            records=[
+                (
+                    uuid.uuid4(),
+                    invoice_id,
+                    i,
+                    line.kind,
+                    line.description,
+                    line.quantity,
+                    line.unit_price,
+                    line.amount,
+                    line.tax_rate,
+                    line.tax_amount,
+                )
+                for invoice_id in ordered
+                for i, line in enumerate(lines[invoice_id])
+            ],
+        )
+        subscribers = list({inv[1] for inv in invoices if inv[0] in new_ids})
+        await allocate(conn, subscribers)
+        await audit.record(
+            actor,
+            "billing.invoiced",
+            "billing_run",
+            "",
+            as_of=as_of.isoformat(),
+            invoices=len(ordered),
+        )
+        scope.after_commit(lambda: _announce(tenant, ordered))
+    return ordered
+
+
+async def _number(conn: Any, series: str, year: int, ordered: list[uuid.UUID]) -> None:
+    """Give the new invoices consecutive numbers from the locked counter row."""
+    await conn.execute(
+        "INSERT INTO number_counter (id, series, year, next_number)"
+        " VALUES (gen_random_uuid(), $1, $2, 1) ON CONFLICT (series, year) DO NOTHING",
+        series,
+        year,
+    )
+    first = int(
+        await conn.fetchval(
+            "UPDATE number_counter SET next_number = next_number + $3"
+            " WHERE series = $1 AND year = $2 RETURNING next_number - $3",
+            series,
+            year,
+            len(ordered),
+        )
+    )
+    numbers = list(range(first, first + len(ordered)))
+    await conn.execute(
+        "UPDATE invoice SET number = u.n, number_text = u.t"
+        " FROM unnest($1::uuid[], $2::int[], $3::text[]) AS u(id, n, t) WHERE invoice.id = u.id",
+        ordered,
+        numbers,
+        [format_number(series, year, n) for n in numbers],
+    )
+
+
+async def _announce(tenant: TenantRef, invoice_ids: list[uuid.UUID]) -> None:
+    """After commit: each new invoice is emailed with its PDF by the workers."""
+    from app.billing.jobs import email_invoices
+
+    for start in range(0, len(invoice_ids), 100):
+        email_invoices.send(str(tenant.id), [str(i) for i in invoice_ids[start : start + 100]])
+
+
+async def _suspensions(tenant: TenantRef, as_of: dt.date, actor: Actor, report: RunReport) -> None:
+    async with tenant_scope(tenant) as scope:
+        conn = scope.connection
+        conf = await settings.load()
+        overdue = OVERDUE_SQL.format(sub="s.id", grace="$2::int", day="$1::date")
+        candidates = [
+            r["id"]
+            for r in await conn.fetch(
+                f"SELECT s.id FROM subscriber s WHERE s.status = 'active' AND EXISTS ({overdue})"
+                " AND NOT EXISTS (SELECT 1 FROM suspension_exemption e"
+                "   WHERE e.subscriber_id = s.id AND e.until >= $1)"
+                " AND (SELECT coalesce(sum(i.total - i.amount_paid), 0) FROM invoice i"
+                "   WHERE i.subscriber_id = s.id AND i.status = 'open') >"
+                "  (SELECT coalesce(sum(p.unallocated), 0) FROM payment p"
+                "   WHERE p.subscriber_id = s.id AND p.status = 'posted')"
+                " ORDER BY s.id",
+                as_of,
+                conf.grace_days,
+            )
+        ]
+        active = int(await conn.fetchval("SELECT count(*) FROM subscriber WHERE status = 'active'"))
+        limit = conf.max_suspension_share * Decimal(active)
+        if len(candidates) >= 3 and Decimal(len(candidates)) > limit:
+            report.halted_reason = _(
+                "{count} of {active} active subscribers would be suspended, more than the "
+                "allowed share; no one was suspended. Check the payments, then run again."
+            ).format(count=len(candidates), active=active)
+            await audit.record(
+                actor,
+                "billing.suspension_halted",
+                "billing_run",
+                "",
+                candidates=len(candidates),
+                active=active,
+            )
+            from app.billing.jobs import alert_suspension_halt
+
+            def alert() -> None:
+                alert_suspension_halt.send(str(tenant.id), len(candidates), active)
+
+            scope.after_commit(alert)
+        else:
+            note = _("Invoice past due and grace period ({as_of})").format(as_of=as_of)
+            for sid in candidates:
+                if await suspend_for_non_payment(sid, actor, note):
+                    report.suspended.append(sid)
+        # Paid by other means (a credit note, a manual correction): resume them too.
+        for r in await conn.fetch(
+            "SELECT id FROM subscriber WHERE status = 'suspended' AND suspension_reason ="
+            " 'non_payment' ORDER BY id"
+        ):
+            if await reactivate_if_clear(
+                r["id"], as_of, conf.grace_days, actor, _("Nothing overdue any more")
+            ):
+                report.reactivated.append(r["id"])
+
+
+async def run(
+    tenant: TenantRef, as_of: dt.date, actor: Actor, progress: Progress | None = None
+) -> RunReport:
+    report = RunReport(as_of=as_of)
+    async with tenant_scope(tenant) as scope:
+        latest = await scope.connection.fetchval(
+            "SELECT max(issue_date) FROM invoice WHERE kind = 'invoice'"
+        )
+        ids = [
+            r["id"]
+            for r in await scope.connection.fetch(
+                "SELECT id FROM subscriber WHERE billing_start_date IS NOT NULL"
+                " AND billing_start_date <= $1 AND status IN ('active', 'suspended', 'cancelled')"
+                " ORDER BY id",
+                as_of,
+            )
+        ]
+    if latest is not None and as_of < latest:
+        raise Conflict(
+            _(
+                "Invoices were already issued on {date}; a run cannot go back before "
+                "it (legal numbering follows issue dates)."
+            ).format(date=latest)
+        )
+    for start in range(0, len(ids), CHUNK):
+        report.invoiced += await _invoice_chunk(tenant, ids[start : start + CHUNK], as_of, actor)
+        if progress:
+            progress(min(start + CHUNK, len(ids)), len(ids))
+    if progress and not ids:
+        progress(0, 0)
+    await _suspensions(tenant, as_of, actor, report)
+    return report

@@ -1,0 +1,93 @@
+"""Billing's background jobs: the daily run per tenant, invoice mail fan-out, alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+
+from app import mail
+from app.audit import SYSTEM
+from app.billing import runs, settings
+from app.config import get_settings
+from app.i18n import _, use_language
+from workers.actors import Scope, tenant_actor
+
+
+@tenant_actor(max_retries=3, time_limit=3_600_000)
+async def run_billing(scope: Scope, run_id: str) -> None:
+    """Execute a queued run (API or scheduler). Each chunk commits on its own, and the engine
+    is idempotent, so a retried or redelivered run only finishes what is left."""
+    tenant = scope.tenant
+
+    async def go() -> None:
+        await runs.execute(tenant, uuid.UUID(run_id), SYSTEM)
+
+    scope.after_commit(go)
+
+
+@tenant_actor(max_retries=3)
+async def daily_billing(scope: Scope) -> None:
+    """Enqueued hourly for every tenant: runs today's billing once the tenant's local clock
+    has passed its run hour, unless today's scheduled run already exists (so a missed hour is
+    caught up, and a second scheduler changes nothing)."""
+    tenant = scope.tenant
+    zone = zoneinfo.ZoneInfo(tenant.timezone)
+    local_now = dt.datetime.now(zone)
+    conf = await settings.load()
+    if local_now.hour < conf.run_hour:
+        return
+    today = local_now.date()
+    claimed = await scope.connection.fetchval(
+        "SELECT 1 FROM billing_run WHERE as_of = $1 AND started_by IS NULL", today
+    )
+    if claimed:
+        return
+
+    async def go() -> None:
+        run_id, _count = await runs.create(tenant, today, SYSTEM)
+        await runs.execute(tenant, run_id, SYSTEM)
+
+    scope.after_commit(go)
+
+
+@tenant_actor(max_retries=5)
+async def email_invoices(scope: Scope, invoice_ids: list[str]) -> None:
+    """Fan out one mail job per new invoice (each renders its own PDF)."""
+    from app.billing.tasks import email_invoice
+
+    tenant_id = str(scope.tenant.id)
+
+    def fan_out() -> None:
+        for invoice_id in invoice_ids:
+            email_invoice.send(tenant_id, invoice_id)
+
+    scope.after_commit(fan_out)
+
+
+@tenant_actor(max_retries=5)
+async def alert_suspension_halt(scope: Scope, candidates: int, active: int) -> None:
+    """Tell every manager that the run stopped short of a mass suspension."""
+    rows = await scope.connection.fetch(
+        "SELECT email, language FROM staff_user WHERE role = 'manager' AND is_active"
+    )
+    portal = get_settings().portal_url(scope.tenant.slug)
+    messages = []
+    for r in rows:
+        with use_language(r["language"] or scope.tenant.language):
+            subject = _("Automatic suspensions stopped for {company}").format(
+                company=scope.tenant.name
+            )
+            text = _(
+                "Today's billing run found {count} of {active} active subscribers overdue, more "
+                "than the share allowed for automatic suspension, so it suspended no one.\n\n"
+                "Please check that recent payments were posted, then run billing again from "
+                "{portal}.\n\n— Wisp Cloud"
+            ).format(count=candidates, active=active, portal=portal)
+        messages.append(mail.build(r["email"], subject, text))
+
+    async def deliver() -> None:
+        for message in messages:
+            await mail.send(message)
+
+    scope.after_commit(deliver)
