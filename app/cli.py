@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -201,6 +202,75 @@ def tenants() -> None:
     for t in run_async(all_tenants()):
         table.add_row(t.slug, t.name, t.status, t.schema, t.language, t.currency, t.timezone)
     console.print(table)
+
+
+@main.group()
+def billing() -> None:
+    """Billing runs from the command line."""
+
+
+@billing.command("run")
+@click.option("--tenant", "slug", required=True, help="The tenant's slug.")
+@click.option("--as-of", "as_of", required=True, help="The billing date, YYYY-MM-DD.")
+def billing_run(slug: str, as_of: str) -> None:
+    """Invoice every period started by AS_OF, then suspend and reactivate (same as the API)."""
+    sys.exit(run_async(_billing_run(slug, as_of)))
+
+
+async def _billing_run(slug: str, as_of_text: str) -> int:
+    from app.audit import Actor
+    from app.billing import runs
+    from app.db import open_pool
+    from app.problems import Problem
+    from tenants.registry import tenant_by_slug
+
+    await open_pool()
+    tenant = await tenant_by_slug(slug)
+    if tenant is None:
+        console.print(f"[red]no tenant {slug!r}[/red]")
+        return 1
+    actor = Actor(type="cli", label="wisp billing run")
+    try:
+        as_of = runs.parse_as_of(as_of_text, tenant)
+        run_id, total = await runs.create(tenant, as_of, actor)
+        with Progress(
+            TextColumn("[bold]subscribers"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("", total=total)
+            out = await runs.execute(
+                tenant, run_id, actor, lambda done, _t: progress.update(task, completed=done)
+            )
+    except Problem as problem:
+        console.print(f"[red]{problem.title()}: {problem.detail or problem.extra}[/red]")
+        return 1
+    console.print(
+        f"{tenant.slug} {out.as_of}: {out.invoiced} invoiced, {out.suspended} suspended, "
+        f"{out.reactivated} reactivated ({out.status})"
+    )
+    if out.halted_reason:
+        console.print(f"[yellow]{out.halted_reason}[/yellow]")
+    return 0
+
+
+@main.group("import")
+def import_group() -> None:
+    """Bring data over from another system."""
+
+
+@import_group.command("subscribers")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tenant", "slug", required=True, help="The tenant's slug.")
+@click.option("--dry-run", is_flag=True, help="Only check the rows and report.")
+@click.option("--invite", is_flag=True, help="Email each new subscriber a portal invitation.")
+def import_subscribers(file: Path, slug: str, dry_run: bool, invite: bool) -> None:
+    """Import subscribers from a CSV FILE; running it again changes nothing."""
+    from app.subscribers.cli import import_subscribers as run_import
+
+    sys.exit(run_async(run_import(file, slug, dry_run, invite, console)))
 
 
 @main.command()

@@ -36,7 +36,13 @@ async def test_one_invoice_per_cycle_over_months(make_tenant: Any) -> None:
         day += dt.timedelta(days=1)
     invoices = sorted(await invoices_of(tc, sid), key=lambda i: i["issue_date"])
     assert [i["period_start"] for i in invoices] == [
-        "2026-01-31", "2026-02-28", "2026-03-31", "2026-04-30", "2026-05-31", "2026-06-30"]
+        "2026-01-31",
+        "2026-02-28",
+        "2026-03-31",
+        "2026-04-30",
+        "2026-05-31",
+        "2026-06-30",
+    ]
     assert invoices[0]["total"] == "65.00"  # setup fee on the first invoice only
     assert {i["total"] for i in invoices[1:]} == {"15.00"}
     numbers = [int(i["number"].rsplit("-", 1)[1]) for i in invoices]
@@ -51,8 +57,9 @@ async def test_eight_concurrent_runs_create_each_invoice_once(make_tenant: Any) 
     tenant = await tenant_of(tc)
     plan = await add_plan(tenant, "25.00")
     subs = [await add_subscriber(tenant, plan, dt.date(2026, 3, d)) for d in range(1, 11)]
-    results = await asyncio.gather(*(tc.post("/api/v1/billing/runs",
-                                              json={"as_of": "2026-03-15"}) for _ in range(8)))
+    results = await asyncio.gather(
+        *(tc.post("/api/v1/billing/runs", json={"as_of": "2026-03-15"}) for _ in range(8))
+    )
     assert all(r.status_code == 201 for r in results), [r.text for r in results]
     assert sum(r.json()["invoiced"] for r in results) == 10
     rows = await fetch(tenant, "SELECT number FROM invoice ORDER BY number")
@@ -79,8 +86,10 @@ async def test_rolled_back_numbering_leaves_no_gap(make_tenant: Any) -> None:
 async def test_fixed_day_policy_prorates_the_first_period(make_tenant: Any) -> None:
     tc = await make_tenant()
     tenant = await tenant_of(tc)
-    r = await tc.patch("/api/v1/billing/settings",
-                       json={"billing_policy": "fixed_day", "billing_day": 1, "tax_rate": "10"})
+    r = await tc.patch(
+        "/api/v1/billing/settings",
+        json={"billing_policy": "fixed_day", "billing_day": 1, "tax_rate": "10"},
+    )
     assert r.status_code == 200, r.text
     plan = await add_plan(tenant, "31.00")
     sid = await add_subscriber(tenant, plan, dt.date(2026, 3, 22))
@@ -100,8 +109,13 @@ async def test_payments_oldest_first_credit_and_replays(make_tenant: Any) -> Non
     plan = await add_plan(tenant, "20.00")
     sid = await add_subscriber(tenant, plan, dt.date(2026, 1, 5))
     await run(tc, dt.date(2026, 2, 5))
-    pay = {"subscriber_id": str(sid), "amount": "50.00", "method": "bank_transfer",
-           "reference": f"TRX-{sid.hex[:8]}", "paid_on": "2026-02-06"}
+    pay = {
+        "subscriber_id": str(sid),
+        "amount": "50.00",
+        "method": "bank_transfer",
+        "reference": f"TRX-{sid.hex[:8]}",
+        "paid_on": "2026-02-06",
+    }
     r = await tc.post("/api/v1/payments", json=pay)
     assert r.status_code == 201, r.text
     body = r.json()
@@ -135,16 +149,22 @@ async def test_bad_payments_change_nothing(make_tenant: Any) -> None:
     tenant = await tenant_of(tc)
     plan = await add_plan(tenant, "20.00")
     sid = await add_subscriber(tenant, plan, dt.date(2026, 1, 5))
-    for bad, field in (({"amount": 20.0}, "amount"), ({"amount": "20.001"}, "amount"),
-                       ({"amount": "-3.00"}, "amount"), ({"method": "barter"}, "method"),
-                       ({"paid_on": "2999-01-01"}, "paid_on"),
-                       ({"subscriber_id": "nope"}, "subscriber_id")):
+    for bad, field in (
+        ({"amount": 20.0}, "amount"),
+        ({"amount": "20.001"}, "amount"),
+        ({"amount": "-3.00"}, "amount"),
+        ({"method": "barter"}, "method"),
+        ({"paid_on": "2999-01-01"}, "paid_on"),
+        ({"subscriber_id": "nope"}, "subscriber_id"),
+    ):
         body = {"subscriber_id": str(sid), "amount": "20.00", "method": "cash", **bad}
         r = await tc.post("/api/v1/payments", json=body)
         assert r.status_code == 422, (bad, r.text)
         assert field in [e["field"] for e in r.json()["errors"]]
-    r = await tc.post("/api/v1/payments", json={"subscriber_id": str(uuid.uuid4()),
-                                                "amount": "1.00", "method": "cash"})
+    r = await tc.post(
+        "/api/v1/payments",
+        json={"subscriber_id": str(uuid.uuid4()), "amount": "1.00", "method": "cash"},
+    )
     assert r.status_code == 404
     assert (await fetch(tenant, "SELECT count(*) AS n FROM payment"))[0]["n"] == 0
 
@@ -152,17 +172,28 @@ async def test_bad_payments_change_nothing(make_tenant: Any) -> None:
 async def test_suspension_after_grace_and_reactivation_on_payment(make_tenant: Any) -> None:
     tc = await make_tenant()
     tenant = await tenant_of(tc)
-    await tc.patch("/api/v1/billing/settings", json={"payment_terms_days": 10, "grace_days": 5,
-                                                     "max_suspension_share": "1"})
+    await tc.patch(
+        "/api/v1/billing/settings",
+        json={"payment_terms_days": 10, "grace_days": 5, "max_suspension_share": "1"},
+    )
     plan = await add_plan(tenant, "15.00")
     late = await add_subscriber(tenant, plan, dt.date(2026, 5, 1))
     payer = await add_subscriber(tenant, plan, dt.date(2026, 5, 1))
     exempt = await add_subscriber(tenant, plan, dt.date(2026, 5, 1))
     await run(tc, dt.date(2026, 5, 1))
-    await tc.post("/api/v1/payments", json={"subscriber_id": str(payer), "amount": "15.00",
-                                            "method": "cash", "paid_on": "2026-05-02"})
-    r = await tc.post(f"/api/v1/subscribers/{exempt}/suspension-exemption",
-                      json={"until": "2026-06-30", "reason": "hospital stay"})
+    await tc.post(
+        "/api/v1/payments",
+        json={
+            "subscriber_id": str(payer),
+            "amount": "15.00",
+            "method": "cash",
+            "paid_on": "2026-05-02",
+        },
+    )
+    r = await tc.post(
+        f"/api/v1/subscribers/{exempt}/suspension-exemption",
+        json={"until": "2026-06-30", "reason": "hospital stay"},
+    )
     assert r.status_code == 200, r.text
     assert (await run(tc, dt.date(2026, 5, 16)))["suspended"] == 0  # due 11th + 5 grace
     report = await run(tc, dt.date(2026, 5, 17))
@@ -171,20 +202,31 @@ async def test_suspension_after_grace_and_reactivation_on_payment(make_tenant: A
     assert await status_of(tenant, payer) == ("active", None)
     assert await status_of(tenant, exempt) == ("active", None)
     # The gateways' desired state says so.
-    entries = await fetch(tenant, "SELECT enabled, reason FROM netstate_change"
-                          " WHERE subscriber_id = $1 ORDER BY version DESC LIMIT 1", late)
+    entries = await fetch(
+        tenant,
+        "SELECT enabled, reason FROM netstate_change"
+        " WHERE subscriber_id = $1 ORDER BY version DESC LIMIT 1",
+        late,
+    )
     assert (entries[0]["enabled"], entries[0]["reason"]) == (False, "non_payment")
     # A payment that clears the overdue balance reactivates at once, with the gateways.
-    r = await tc.post("/api/v1/payments", json={"subscriber_id": str(late), "amount": "15.00",
-                                                "method": "cash"})
+    r = await tc.post(
+        "/api/v1/payments", json={"subscriber_id": str(late), "amount": "15.00", "method": "cash"}
+    )
     assert r.json()["subscriber_status"] == "active"
-    entries = await fetch(tenant, "SELECT enabled, reason FROM netstate_change"
-                          " WHERE subscriber_id = $1 ORDER BY version DESC LIMIT 1", late)
+    entries = await fetch(
+        tenant,
+        "SELECT enabled, reason FROM netstate_change"
+        " WHERE subscriber_id = $1 ORDER BY version DESC LIMIT 1",
+        late,
+    )
     assert (entries[0]["enabled"], entries[0]["reason"]) == (True, None)
-    history = await fetch(tenant, "SELECT action FROM audit_event WHERE object_id = $1"
-                          " ORDER BY occurred_at", str(late))
-    assert [h["action"] for h in history][-2:] == ["subscriber.suspended",
-                                                   "subscriber.reactivated"]
+    history = await fetch(
+        tenant,
+        "SELECT action FROM audit_event WHERE object_id = $1 ORDER BY occurred_at",
+        str(late),
+    )
+    assert [h["action"] for h in history][-2:] == ["subscriber.suspended", "subscriber.reactivated"]
 
 
 async def test_mass_suspension_is_halted_and_managers_alerted(
@@ -192,8 +234,10 @@ async def test_mass_suspension_is_halted_and_managers_alerted(
 ) -> None:
     tc = await make_tenant()
     tenant = await tenant_of(tc)
-    await tc.patch("/api/v1/billing/settings", json={"payment_terms_days": 0, "grace_days": 0,
-                                                     "max_suspension_share": "0.5"})
+    await tc.patch(
+        "/api/v1/billing/settings",
+        json={"payment_terms_days": 0, "grace_days": 0, "max_suspension_share": "0.5"},
+    )
     plan = await add_plan(tenant, "15.00")
     subs = [await add_subscriber(tenant, plan, dt.date(2026, 5, 1)) for _ in range(4)]
     await run(tc, dt.date(2026, 5, 1))
@@ -217,16 +261,20 @@ async def test_void_and_credit_note(make_tenant: Any) -> None:
     assert r.json()["number"] == first["number"]  # a voided invoice keeps its number
     r = await tc.post(f"/api/v1/invoices/{first['id']}/void", json={"reason": "again"})
     assert r.status_code == 409
-    r = await tc.post(f"/api/v1/invoices/{second['id']}/credit-notes",
-                      json={"reason": "outage 3 days", "amount": "3.00"})
+    r = await tc.post(
+        f"/api/v1/invoices/{second['id']}/credit-notes",
+        json={"reason": "outage 3 days", "amount": "3.00"},
+    )
     assert r.status_code == 201, r.text
     note = r.json()
     assert note["kind"] == "credit_note" and note["number"].startswith("CN-")
     assert note["corrects_id"] == second["id"]
     after = (await tc.get(f"/api/v1/invoices/{second['id']}")).json()
     assert after["balance"] == "27.00" and after["total"] == "30.00"  # the invoice is unchanged
-    r = await tc.post(f"/api/v1/invoices/{second['id']}/credit-notes",
-                      json={"reason": "too much", "amount": "28.00"})
+    r = await tc.post(
+        f"/api/v1/invoices/{second['id']}/credit-notes",
+        json={"reason": "too much", "amount": "28.00"},
+    )
     assert r.status_code == 422
 
 
@@ -253,8 +301,9 @@ async def test_roles_and_other_tenants(make_tenant: Any, app: Any) -> None:
     # Tenant B's manager, with A's ids: not found, and nothing changes.
     assert (await b.get(f"/api/v1/invoices/{invoice['id']}")).status_code == 404
     assert (await b.post("/api/v1/payments", json=pay)).status_code == 404
-    assert (await b.post(f"/api/v1/invoices/{invoice['id']}/void",
-                         json={"reason": "x"})).status_code == 404
+    assert (
+        await b.post(f"/api/v1/invoices/{invoice['id']}/void", json={"reason": "x"})
+    ).status_code == 404
     assert (await b.get("/api/v1/invoices")).json()["items"] == []
     assert (await fetch(ta, "SELECT status FROM invoice"))[0]["status"] == "open"
     for c in (sales, finance):
@@ -279,8 +328,9 @@ async def test_future_runs_refused_unless_allowed(make_tenant: Any, monkeypatch:
 async def test_money_in_zero_and_three_decimal_currencies(make_tenant: Any) -> None:
     for currency, price, expect in (("CLP", "15990", "15990"), ("KWD", "4.125", "4.125")):
         tc = await make_tenant()
-        assert (await tc.patch("/api/v1/billing/settings",
-                               json={"currency": currency})).status_code == 200
+        assert (
+            await tc.patch("/api/v1/billing/settings", json={"currency": currency})
+        ).status_code == 200
         from app.web import hosts
 
         hosts.forget()
@@ -292,3 +342,102 @@ async def test_money_in_zero_and_three_decimal_currencies(make_tenant: Any) -> N
         inv = (await invoices_of(tc, sid))[0]
         assert inv["total"] == expect and inv["currency"] == currency
         assert Decimal(inv["total"]) == Decimal(price)
+
+
+async def test_reports_and_exports_reconcile(make_tenant: Any) -> None:
+    import csv
+    import io
+
+    tc = await make_tenant()
+    tenant = await tenant_of(tc)
+    await tc.patch("/api/v1/billing/settings", json={"payment_terms_days": 10})
+    plan = await add_plan(tenant, "20.00", tax_rate="16")
+    a = await add_subscriber(tenant, plan, dt.date(2026, 1, 1), name="=HYPERLINK(evil)")
+    b = await add_subscriber(tenant, plan, dt.date(2026, 1, 15))
+    await run(tc, dt.date(2026, 3, 1))
+    await tc.post(
+        "/api/v1/payments",
+        json={
+            "subscriber_id": str(a),
+            "amount": "30.00",
+            "method": "cash",
+            "paid_on": "2026-03-01",
+        },
+    )
+    inv = sorted(await invoices_of(tc, b), key=lambda i: i["period_start"])[0]
+    await tc.post(f"/api/v1/invoices/{inv['id']}/credit-notes", json={"reason": "outage"})
+    r = await tc.get("/api/v1/reports/billing/exports/invoices")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    every = [i for s in (a, b) for i in await invoices_of(tc, s)]
+    api_total = sum(Decimal(i["total"]) for i in every if i["kind"] == "invoice")
+    assert sum(Decimal(row["total"]) for row in rows) == api_total
+    assert all(
+        Decimal(row["subtotal"]) + Decimal(row["tax"]) == Decimal(row["total"]) for row in rows
+    )
+    assert any(row["bill_to"].startswith("'=") for row in rows)  # no formula injection
+    pays = list(
+        csv.DictReader(io.StringIO((await tc.get("/api/v1/reports/billing/exports/payments")).text))
+    )
+    assert [p["amount"] for p in pays] == ["30.00"]
+    notes = list(
+        csv.DictReader(
+            io.StringIO((await tc.get("/api/v1/reports/billing/exports/credit-notes")).text)
+        )
+    )
+    assert len(notes) == 1 and notes[0]["corrects"] == inv["number"]
+    aging = (await tc.get("/api/v1/reports/billing/aging?as_of=2026-03-01")).json()
+    open_total = sum(Decimal(i["balance"]) for i in every if i["status"] == "open")
+    assert Decimal(aging["total"]) == open_total
+    assert {bk["bucket"] for bk in aging["buckets"]} == {"current", "1-30", "31-60", "61-90", "90+"}
+    report = (await tc.get("/api/v1/reports/billing/subscribers")).json()
+    assert {r["subscriber_id"] for r in report} == {str(a), str(b)}
+    assert (await tc.get("/api/v1/reports/billing/exports/secrets")).status_code == 422
+
+
+async def test_cli_billing_run(make_tenant: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    tc = await make_tenant()
+    tenant = await tenant_of(tc)
+    plan = await add_plan(tenant, "15.00")
+    await add_subscriber(tenant, plan, dt.date(2026, 2, 1))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "billing",
+            "run",
+            "--tenant",
+            tc.slug,
+            "--as-of",
+            "2026-03-01",
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 invoiced" in out.stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "billing",
+            "run",
+            "--tenant",
+            "nobody-at-all",
+            "--as-of",
+            "2026-03-01",
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=False,
+    )
+    assert out.returncode == 1

@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import Parameter
 
 from app.audit import Actor
-from app.billing import invoices, payments, runs, settings_actions
+from app.billing import invoices, payments, reports, runs, settings_actions
 from app.billing.exemptions import exempt
 from app.billing.schemas import (
     CreditNoteIn,
@@ -155,6 +155,46 @@ class PaymentController(Controller):
         self, payment_id: str, data: ReverseIn, tenant: TenantRef, actor: Actor
     ) -> PaymentOut:
         return await payments.reverse(tenant, _id(payment_id), data.reason, actor)
+
+
+class BillingReportController(Controller):
+    path = "/api/v1/reports/billing"
+    guards = [on_tenant_host]
+    tags = ["reports"]
+
+    @get("/subscribers", summary="Subscribers with status, billed date, due date and balance")
+    async def subscribers(self, tenant: TenantRef) -> list[reports.SubscriberBilling]:
+        return await reports.subscribers_report(tenant)
+
+    @get("/aging", summary="Open balances by days past due (0-30, 31-60, 61-90, 90+)")
+    async def aging(self, tenant: TenantRef, as_of: str | None = None) -> reports.AgingReport:
+        return await reports.aging(tenant, _date(as_of, "as_of"))
+
+    @get(
+        "/exports/{kind:str}",
+        summary="Invoices, credit notes or payments as CSV",
+        media_type="text/csv",
+    )
+    async def export(
+        self, kind: str, tenant: TenantRef, since: str | None = None, until: str | None = None
+    ) -> Response[str]:
+        if kind not in ("invoices", "credit-notes", "payments"):
+            raise Invalid({"kind": _("Choose invoices, credit-notes or payments.")})
+        body = await reports.export(tenant, kind, _date(since, "since"), _date(until, "until"))
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{tenant.slug}-{kind}.csv"'},
+        )
+
+
+def _date(value: str | None, field: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise Invalid({field: _("Use a date like 2026-01-31.")}) from None
 
 
 class ExemptionController(Controller):
