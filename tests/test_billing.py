@@ -441,3 +441,68 @@ async def test_cli_billing_run(make_tenant: Any) -> None:
         check=False,
     )
     assert out.returncode == 1
+
+
+async def test_plan_change_after_invoicing_is_corrected_on_the_next_invoice(
+    make_tenant: Any,
+) -> None:
+    tc = await make_tenant()
+    tenant = await tenant_of(tc)
+    cheap = await add_plan(tenant, "30.00", name="Tier 1")
+    fast = await add_plan(tenant, "60.00", name="Tier 3")
+    sid = await add_subscriber(tenant, cheap, dt.date(2026, 4, 1))
+    await run(tc, dt.date(2026, 4, 1))  # April billed at 30.00 in advance
+    # Upgraded on April 16, recorded after April's invoice went out: 15 of 30 days at 60.00.
+    async with __import__("tenants.scope", fromlist=["tenant_scope"]).tenant_scope(tenant) as s:
+        await s.connection.execute(
+            "INSERT INTO plan_change (id, subscriber, from_plan, to_plan, effective_date,"
+            " created_at, applied_at) VALUES ($1, $2, $3, $4, '2026-04-16', now(), now())",
+            uuid.uuid4(),
+            sid,
+            cheap,
+            fast,
+        )
+        await s.connection.execute("UPDATE subscriber SET plan = $2 WHERE id = $1", sid, fast)
+    assert (await run(tc, dt.date(2026, 4, 20)))["invoiced"] == 0  # nothing until May
+    await run(tc, dt.date(2026, 5, 1))
+    await run(tc, dt.date(2026, 5, 2))  # a repeated run corrects nothing twice
+    may = max(await invoices_of(tc, sid), key=lambda i: i["period_start"])
+    assert may["period_start"] == "2026-05-01"
+    assert may["subtotal"] == "75.00"  # 60.00 for May + (15/30 × 30.00 more for April)
+    lines = (await tc.get(f"/api/v1/invoices/{may['id']}")).json()["lines"]
+    assert [line["kind"] for line in lines] == ["plan", "adjustment"]
+    assert lines[1]["amount"] == "15.00"
+
+
+async def test_cancellation_credits_the_unused_days(make_tenant: Any) -> None:
+    from tenants.scope import tenant_scope
+
+    tc = await make_tenant()
+    tenant = await tenant_of(tc)
+    plan = await add_plan(tenant, "30.00")
+    sid = await add_subscriber(tenant, plan, dt.date(2026, 4, 1))
+    await run(tc, dt.date(2026, 4, 1))
+    await tc.post(
+        "/api/v1/payments",
+        json={
+            "subscriber_id": str(sid),
+            "amount": "30.00",
+            "method": "cash",
+            "paid_on": "2026-04-02",
+        },
+    )
+    async with tenant_scope(tenant) as s:  # cancelled at the start of April 21 (local)
+        await s.connection.execute(
+            "UPDATE subscriber SET status = 'cancelled', cancelled_at = $2 WHERE id = $1",
+            sid,
+            dt.datetime(2026, 4, 21, 0, 30, tzinfo=dt.UTC),
+        )
+    await run(tc, dt.date(2026, 4, 22))
+    await run(tc, dt.date(2026, 4, 23))
+    notes = [i for i in await invoices_of(tc, sid) if i["kind"] == "credit_note"]
+    assert len(notes) == 1
+    assert notes[0]["total"] == "10.00"  # April 21-30 unused: 10 of 30 days at 30.00
+    report = (await tc.get("/api/v1/reports/billing/subscribers")).json()
+    row = next(r for r in report if r["subscriber_id"] == str(sid))
+    assert row["balance"] == "-10.00"  # money the WISP owes back
+    assert (await run(tc, dt.date(2026, 6, 1)))["invoiced"] == 0  # no more invoices

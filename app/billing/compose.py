@@ -64,6 +64,8 @@ class Line:
     amount: Decimal
     tax_rate: Decimal
     tax_amount: Decimal
+    service_start: dt.date | None = None
+    """For plan charges and their corrections: the period they are for."""
 
 
 def _segments(b: Billable, period: Period) -> list[tuple[uuid.UUID, dt.date, dt.date]]:
@@ -121,6 +123,7 @@ def lines_for(
                     amount,
                     rate,
                     money.round_money(amount * rate / 100, currency),
+                    period.start,
                 )
             )
         if period.start == b.billing_start:
@@ -146,3 +149,28 @@ def totals(lines: list[Line]) -> tuple[Decimal, Decimal, Decimal]:
     subtotal = sum((line.amount for line in lines), Decimal(0))
     tax = sum((line.tax_amount for line in lines), Decimal(0))
     return subtotal, tax, subtotal + tax
+
+
+def plan_charge(lines: list[Line]) -> Decimal:
+    """What the plan lines of one period charge (not the setup fee)."""
+    return sum((line.amount for line in lines if line.kind in ("plan", "proration")), Decimal(0))
+
+
+def adjustment(
+    b: Billable, start: dt.date, difference: Decimal, rate: Decimal, currency: str
+) -> Line:
+    """A correction for a period already invoiced: a plan change made after the invoice, or a
+    cancellation before the period ended. Positive charges more, negative credits."""
+    with use_language(b.language):
+        description = _("Correction for the period from {start}: plan change or cancellation")
+        description = description.format(start=format_date(start, "medium", locale=b.language))
+    return Line(
+        "adjustment",
+        description,
+        Decimal(1),
+        difference,
+        difference,
+        rate,
+        money.round_money(difference * rate / 100, currency),
+        start,
+    )

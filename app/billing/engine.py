@@ -19,10 +19,10 @@ from typing import Any
 
 from app import audit
 from app.audit import Actor
-from app.billing import compose, settings
+from app.billing import compose, settings, trueup
 from app.billing.allocation import allocate
 from app.billing.numbering import format_number
-from app.billing.periods import local_date, periods_starting_by
+from app.billing.periods import Period, local_date, periods_starting_by
 from app.billing.status import OVERDUE_SQL, reactivate_if_clear, suspend_for_non_payment
 from app.i18n import _
 from app.problems import Conflict
@@ -111,23 +111,41 @@ async def _invoice_chunk(
         billables = await _billables(conn, tenant, as_of, ids)
         done = await _last_invoiced(conn, ids)
         due = as_of + dt.timedelta(days=conf.payment_terms_days)
-        invoices: list[tuple[Any, ...]] = []
-        lines: dict[uuid.UUID, list[compose.Line]] = {}
+        planned: dict[uuid.UUID, list[tuple[Period, list[compose.Line]]]] = {}
         for b in billables:
             for period in periods_starting_by(
                 b.billing_start, as_of, conf.billing_policy, conf.billing_day, b.cancelled_on
             ):
                 if b.id in done and period.start <= done[b.id]:
                     continue
-                invoice_lines = compose.lines_for(
-                    b,
-                    period,
-                    plans,
-                    tenant.currency,
-                    conf.tax_rate,
-                    conf.billing_policy,
-                    conf.billing_day,
+                planned.setdefault(b.id, []).append(
+                    (
+                        period,
+                        compose.lines_for(
+                            b,
+                            period,
+                            plans,
+                            tenant.currency,
+                            conf.tax_rate,
+                            conf.billing_policy,
+                            conf.billing_day,
+                        ),
+                    )
                 )
+        fixes = await trueup.corrections(conn, billables, done, plans, conf, tenant.currency)
+        credits: list[tuple[compose.Billable, list[compose.Line]]] = []
+        for b in billables:
+            if b.id not in fixes:
+                continue
+            if b.id in planned:
+                planned[b.id][-1][1].extend(fixes[b.id])  # on the next invoice
+            elif b.cancelled_on is not None:
+                credits.append((b, fixes[b.id]))  # no next invoice: a credit note now
+        new_credit_notes = await _credit_notes(conn, tenant, conf, as_of, credits)
+        invoices: list[tuple[Any, ...]] = []
+        lines: dict[uuid.UUID, list[compose.Line]] = {}
+        for b in billables:
+            for period, invoice_lines in planned.get(b.id, []):
                 subtotal, tax, total = compose.totals(invoice_lines)
                 invoice_id = uuid.uuid4()
                 lines[invoice_id] = invoice_lines
@@ -150,6 +168,8 @@ async def _invoice_chunk(
                     )
                 )
         if not invoices:
+            if new_credit_notes:
+                await allocate(conn, [b.id for b, _lines in credits])
             return []
         columns = list(zip(*invoices, strict=True))
         inserted = await conn.fetch(
@@ -172,39 +192,9 @@ async def _invoice_chunk(
         if not ordered:
             return []
         await _number(conn, conf.invoice_prefix, as_of.year, ordered)
-        await conn.copy_records_to_table(
-            "invoice_line",
-            schema_name=tenant.schema,
-            columns=[
-                "id",
-                "invoice",
-                "position",
-                "kind",
-                "description",
-                "quantity",
-                "unit_price",
-                "amount",
-                "tax_rate",
-                "tax_amount",
-            ],
-            records=[
-                (
-                    uuid.uuid4(),
-                    invoice_id,
-                    i,
-                    line.kind,
-                    line.description,
-                    line.quantity,
-                    line.unit_price,
-                    line.amount,
-                    line.tax_rate,
-                    line.tax_amount,
-                )
-                for invoice_id in ordered
-                for i, line in enumerate(lines[invoice_id])
-            ],
-        )
+        await _copy_lines(conn, tenant, {i: lines[i] for i in ordered})
         subscribers = list({inv[1] for inv in invoices if inv[0] in new_ids})
+        subscribers += [b.id for b, _lines in credits]
         await allocate(conn, subscribers)
         await audit.record(
             actor,
@@ -216,6 +206,111 @@ async def _invoice_chunk(
         )
         scope.after_commit(lambda: _announce(tenant, ordered))
     return ordered
+
+
+async def _copy_lines(
+    conn: Any, tenant: TenantRef, lines: dict[uuid.UUID, list[compose.Line]]
+) -> None:
+    await conn.copy_records_to_table(
+        "invoice_line",
+        schema_name=tenant.schema,
+        columns=[
+            "id",
+            "invoice",
+            "position",
+            "kind",
+            "description",
+            "quantity",
+            "unit_price",
+            "amount",
+            "tax_rate",
+            "tax_amount",
+            "service_start",
+        ],
+        records=[
+            (
+                uuid.uuid4(),
+                invoice_id,
+                i,
+                line.kind,
+                line.description,
+                line.quantity,
+                line.unit_price,
+                line.amount,
+                line.tax_rate,
+                line.tax_amount,
+                line.service_start,
+            )
+            for invoice_id, invoice_lines in lines.items()
+            for i, line in enumerate(invoice_lines)
+        ],
+    )
+
+
+async def _credit_notes(
+    conn: Any,
+    tenant: TenantRef,
+    conf: settings.Settings,
+    as_of: dt.date,
+    credits: list[tuple[compose.Billable, list[compose.Line]]],
+) -> list[uuid.UUID]:
+    """Credit notes for cancelled subscribers charged for days they no longer have. The credit
+    becomes money in hand (a `credit_note` payment), applied to whatever they still owe."""
+    made: list[uuid.UUID] = []
+    for b, fixes in credits:
+        refund = [
+            compose.Line(
+                f.kind,
+                f.description,
+                f.quantity,
+                -f.unit_price,
+                -f.amount,
+                f.tax_rate,
+                -f.tax_amount,
+                f.service_start,
+            )
+            for f in fixes
+        ]
+        subtotal, tax, total = compose.totals(refund)
+        if total <= 0:
+            continue  # a net charge for a cancelled subscriber is left for a person to bill
+        note_id = uuid.uuid4()
+        inserted = await conn.fetchval(
+            "INSERT INTO invoice (id, kind, subscriber_id, period_start, series, year,"
+            " issue_date, due_date, currency, language, subtotal, tax_total, total, amount_paid,"
+            " status, void_reason, bill_to, created_at) VALUES ($1, 'credit_note', $2, $3, $4,"
+            " $5, $3, $3, $6, $7, $8, $9, $10, $10, 'paid', $11, $12, now())"
+            " ON CONFLICT (subscriber_id, period_start, kind) DO NOTHING RETURNING id",
+            note_id,
+            b.id,
+            as_of,
+            conf.credit_note_prefix,
+            as_of.year,
+            tenant.currency,
+            b.language,
+            subtotal,
+            tax,
+            total,
+            _("Cancelled before the end of the period"),
+            b.bill_to,
+        )
+        if inserted is None:
+            continue
+        await _number(conn, conf.credit_note_prefix, as_of.year, [note_id])
+        await _copy_lines(conn, tenant, {note_id: refund})
+        number = await conn.fetchval("SELECT number_text FROM invoice WHERE id = $1", note_id)
+        await conn.execute(
+            "INSERT INTO payment (id, subscriber_id, amount, currency, method, reference,"
+            " paid_on, status, unallocated, created_at) VALUES (gen_random_uuid(), $1, $2, $3,"
+            " 'credit_note', $4, $5, 'posted', $2, now())",
+            b.id,
+            total,
+            tenant.currency,
+            number,
+            as_of,
+        )
+        made.append(note_id)
+    return made
 
 
 async def _number(conn: Any, series: str, year: int, ordered: list[uuid.UUID]) -> None:

@@ -87,26 +87,23 @@ async def aging(tenant: TenantRef, as_of: dt.date | None = None) -> AgingReport:
             " WHERE kind = 'invoice' AND status = 'open' AND total > amount_paid",
             day,
         )
-    totals = {name: [0, Decimal(0)] for name, _lo, _hi in BUCKETS}
+    counts = {name: 0 for name, _lo, _hi in BUCKETS}
+    amounts = {name: Decimal(0) for name, _lo, _hi in BUCKETS}
     for r in rows:
+        late = int(r["late"])
         for name, lo, hi in BUCKETS:
-            late = int(r["late"])
             if (lo is None and late <= 0) or (
                 lo is not None and late >= lo and (hi is None or late <= hi)
             ):
-                totals[name][0] += 1
-                totals[name][1] += r["open"]
+                counts[name] += 1
+                amounts[name] += r["open"]
                 break
     cur = tenant.currency
-    grand = sum((v[1] for v in totals.values()), Decimal(0))
     return AgingReport(
         as_of=day.isoformat(),
         currency=cur,
-        buckets=[
-            AgingBucket(name, int(v[0]), money.to_string(Decimal(v[1]), cur))
-            for name, v in totals.items()
-        ],
-        total=money.to_string(grand, cur),
+        buckets=[AgingBucket(n, counts[n], money.to_string(amounts[n], cur)) for n in counts],
+        total=money.to_string(sum(amounts.values(), Decimal(0)), cur),
     )
 
 

@@ -93,6 +93,8 @@ class InvoiceLine(Table, tablename="invoice_line"):
     amount = Numeric(digits=MONEY, default=Decimal("0"))
     tax_rate = Numeric(digits=(7, 4), default=Decimal("0"))
     tax_amount = Numeric(digits=MONEY, default=Decimal("0"))
+    service_start = Date(null=True, default=None)
+    """The start of the period a plan charge is for, so later corrections can compare."""
 
 
 class Payment(Table, tablename="payment"):
