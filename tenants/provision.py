@@ -60,15 +60,17 @@ async def _build_script(connection: Any, version: str) -> CloneScript:
     ]
     statements = [
         f"CREATE TABLE {_q(t)} (LIKE {_q(TEMPLATE_SCHEMA)}.{_q(t)} INCLUDING DEFAULTS"
-        " INCLUDING IDENTITY INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)"
+        " INCLUDING CONSTRAINTS INCLUDING IDENTITY INCLUDING GENERATED INCLUDING STORAGE"
+        " INCLUDING COMMENTS)"
         for t in tables
     ]
-    # Primary keys and unique constraints first, so foreign keys find their targets.
+    # CHECK constraints came with LIKE (re-parsing their text would reword them). Primary keys
+    # and unique constraints first, so foreign keys find their targets.
     constraints = await connection.fetch(
         "SELECT c.conrelid::regclass::text AS tbl, c.conname,"
         " pg_get_constraintdef(c.oid) AS def, c.contype"
         " FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
-        " WHERE n.nspname = $1 AND c.contype IN ('p', 'u', 'c', 'x', 'f') AND c.conrelid <> 0"
+        " WHERE n.nspname = $1 AND c.contype IN ('p', 'u', 'x', 'f') AND c.conrelid <> 0"
         " ORDER BY CASE c.contype WHEN 'p' THEN 0 WHEN 'u' THEN 1 WHEN 'x' THEN 2"
         " WHEN 'c' THEN 3 ELSE 4 END, c.conname",
         TEMPLATE_SCHEMA,

@@ -64,10 +64,13 @@ class Inbox:
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
 
-    async def wait_for(self, address: str, timeout: float = 20.0) -> EmailMessage:
+    async def wait_for(
+        self, address: str, timeout: float = 20.0, subject: str = ""
+    ) -> EmailMessage:
+        """The newest mail to `address` (whose subject contains `subject`, when given)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = self.to(address)
+            found = [m for m in self.to(address) if subject.lower() in str(m["Subject"]).lower()]
             if found:
                 return found[-1]
             await asyncio.sleep(0.1)

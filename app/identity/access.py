@@ -3,31 +3,42 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from app.i18n import _
 from app.identity.tables import StaffUser
 from app.problems import NotFound
+
+Lock = Literal["UPDATE", "SHARE"]
 
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def staff_by_email(email: str) -> dict[str, Any] | None:
-    row: dict[str, Any] | None = (
-        await StaffUser.select().where(StaffUser.email == normalise_email(email)).first()
-    )
+async def staff_by_email(email: str, lock: Lock | None = None) -> dict[str, Any] | None:
+    query = StaffUser.select().where(StaffUser.email == normalise_email(email))
+    if lock:
+        query = query.lock_rows(lock)
+    row: dict[str, Any] | None = await query.first()
     return row
 
 
-async def access_staff(user_id: uuid.UUID | str) -> dict[str, Any]:
-    """Call inside the tenant scope: the search path makes other tenants' users unreachable."""
+async def access_staff(user_id: uuid.UUID | str, lock: Lock | None = None) -> dict[str, Any]:
+    """Call inside the tenant scope: the search path makes other tenants' users unreachable.
+
+    `lock` takes a row lock (`SHARE` while signing in, `UPDATE` while changing the user) so a
+    sign-in and a deactivation or role change are serialised: whichever comes second sees the
+    first's result.
+    """
     try:
         uid = uuid.UUID(str(user_id))
     except ValueError:
         raise NotFound(_("No such user.")) from None
-    row: dict[str, Any] | None = await StaffUser.select().where(StaffUser.id == uid).first()
+    query = StaffUser.select().where(StaffUser.id == uid)
+    if lock:
+        query = query.lock_rows(lock)
+    row: dict[str, Any] | None = await query.first()
     if row is None:
         raise NotFound(_("No such user."))
     return row

@@ -1,19 +1,39 @@
 from __future__ import annotations
 
-from litestar import Controller, Request, Response, get, post
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
 from app.audit import Actor
 from app.config import get_settings
 from app.i18n import current_language
-from app.identity import actions
-from app.identity.schemas import LoginIn, MeOut, Page, StaffOut, TenantOut
+from app.idempotency import IdempotencyKey
+from app.identity import actions, invitations, management, recovery
+from app.identity.schemas import (
+    AcceptInvitationIn,
+    InvitationIn,
+    InvitationList,
+    InvitationOut,
+    LoginIn,
+    LogoutEverywhereOut,
+    MeOut,
+    Page,
+    PasswordChangeIn,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    StaffOut,
+    StaffPatchIn,
+    TenantOut,
+)
 from app.identity.sessions import Principal
 from app.timeutil import iso
-from app.web.deps import on_tenant_host
+from app.web.deps import on_tenant_host, with_session
 from app.web.middleware import session_cookie
 from tenants.registry import TenantRef
+
+AnyRequest = Request[Any, Any, State]
 
 
 def me_out(principal: Principal, tenant: TenantRef) -> MeOut:
@@ -25,6 +45,11 @@ def me_out(principal: Principal, tenant: TenantRef) -> MeOut:
         language=principal.language or current_language(),
         tenant=TenantOut(slug=tenant.slug, name=tenant.name),
     )
+
+
+def _signed_out() -> Response[None]:
+    secure = get_settings().public_scheme == "https"
+    return Response(None, status_code=204, cookies=[session_cookie("", secure, max_age=0)])
 
 
 class AuthController(Controller):
@@ -42,7 +67,7 @@ class AuthController(Controller):
     async def me(self, principal: Principal, tenant: TenantRef) -> MeOut:
         return me_out(principal, tenant)
 
-    @post("/logout", status_code=204, summary="Sign out")
+    @post("/logout", status_code=204, summary="Sign out", guards=[with_session])
     async def logout(
         self,
         request: Request[Principal, None, State],
@@ -51,8 +76,64 @@ class AuthController(Controller):
         actor: Actor,
     ) -> Response[None]:
         await actions.logout(tenant, request.state.session_id, principal, actor)
+        return _signed_out()
+
+    @post(
+        "/logout-everywhere",
+        status_code=200,
+        summary="Sign out on every device, this one included",
+        guards=[with_session],
+    )
+    async def logout_everywhere(
+        self, principal: Principal, tenant: TenantRef, actor: Actor
+    ) -> Response[LogoutEverywhereOut]:
+        ended = await actions.logout_everywhere(tenant, principal, actor)
         secure = get_settings().public_scheme == "https"
-        return Response(None, status_code=204, cookies=[session_cookie("", secure, max_age=0)])
+        return Response(
+            LogoutEverywhereOut(sessions_ended=ended),
+            cookies=[session_cookie("", secure, max_age=0)],
+        )
+
+    @post(
+        "/password",
+        status_code=204,
+        summary="Change your password; your other sessions end",
+        guards=[with_session],
+    )
+    async def change_password(
+        self, data: PasswordChangeIn, principal: Principal, tenant: TenantRef, actor: Actor
+    ) -> None:
+        await actions.change_password(
+            tenant, principal, data.current_password, data.new_password, actor
+        )
+
+    @post(
+        "/password-reset",
+        status_code=202,
+        summary="Mail a password-reset link (the same answer for any address)",
+    )
+    async def request_reset(self, data: PasswordResetIn, tenant: TenantRef, actor: Actor) -> None:
+        await recovery.request_reset(tenant, data.email, actor)
+
+    @post(
+        "/password-reset/confirm",
+        status_code=204,
+        summary="Choose a new password with a reset link; every session ends",
+    )
+    async def confirm_reset(
+        self, data: PasswordResetConfirmIn, tenant: TenantRef, actor: Actor
+    ) -> None:
+        await recovery.confirm_reset(tenant, data.token, data.password, actor)
+
+    @post(
+        "/invitations/accept",
+        status_code=201,
+        summary="Accept a staff invitation: creates your user; then sign in",
+    )
+    async def accept_invitation(
+        self, data: AcceptInvitationIn, tenant: TenantRef, actor: Actor
+    ) -> StaffOut:
+        return staff_out(await invitations.accept(tenant, data, actor))
 
 
 def staff_out(row: dict[str, object]) -> StaffOut:
@@ -79,7 +160,60 @@ class StaffController(Controller):
         tenant: TenantRef,
         limit: int = Parameter(default=50, ge=1, le=200),
         cursor: str | None = None,
+        role: str | None = None,
+        active: bool | None = None,
     ) -> Page:
-        rows = await actions.list_staff(tenant, limit=limit, after_email=cursor)
+        rows = await actions.list_staff(
+            tenant, limit=limit, after_email=cursor, role=role, active=active
+        )
         items = [staff_out(r) for r in rows]
         return Page(items=items, next_cursor=items[-1].email if len(items) == limit else None)
+
+    @patch("/{user_id:str}", summary="Change a user's role or name", guards=[with_session])
+    async def update(
+        self, user_id: str, data: StaffPatchIn, tenant: TenantRef, actor: Actor
+    ) -> StaffOut:
+        return staff_out(await management.update_staff(tenant, user_id, data, actor))
+
+    @post(
+        "/{user_id:str}/deactivate",
+        status_code=200,
+        summary="Deactivate a user; their sessions end at once",
+        guards=[with_session],
+    )
+    async def deactivate(self, user_id: str, tenant: TenantRef, actor: Actor) -> StaffOut:
+        return staff_out(await management.deactivate(tenant, user_id, actor))
+
+    @post(
+        "/{user_id:str}/reactivate",
+        status_code=200,
+        summary="Reactivate a user",
+        guards=[with_session],
+    )
+    async def reactivate(self, user_id: str, tenant: TenantRef, actor: Actor) -> StaffOut:
+        return staff_out(await management.reactivate(tenant, user_id, actor))
+
+    @get("/invitations", summary="Pending invitations, newest first")
+    async def list_invitations(self, tenant: TenantRef) -> InvitationList:
+        return InvitationList(items=await invitations.list_pending(tenant))
+
+    @post(
+        "/invitations",
+        status_code=201,
+        summary="Invite someone to the staff by email",
+        guards=[with_session],
+    )
+    async def invite(
+        self, request: AnyRequest, data: InvitationIn, tenant: TenantRef, actor: Actor
+    ) -> InvitationOut:
+        key = IdempotencyKey.from_request(request, data)
+        return await invitations.invite(tenant, data, actor, key)
+
+    @delete(
+        "/invitations/{invitation_id:str}",
+        status_code=204,
+        summary="Revoke an invitation",
+        guards=[with_session],
+    )
+    async def revoke_invitation(self, invitation_id: str, tenant: TenantRef, actor: Actor) -> None:
+        await invitations.revoke(tenant, invitation_id, actor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from pathlib import Path
@@ -38,6 +39,15 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 def _verify_dummy(password: str) -> None:
     with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
         _hasher.verify(_DUMMY_HASH, password)
+
+
+async def hash_password_async(password: str) -> str:
+    """Argon2 takes ~100 ms of CPU on purpose: keep it off the event loop."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    return await asyncio.to_thread(verify_password, password_hash, password)
 
 
 def needs_rehash(password_hash: str) -> bool:

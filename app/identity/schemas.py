@@ -35,3 +35,97 @@ class StaffOut(msgspec.Struct):
 class Page(msgspec.Struct):
     items: list[StaffOut]
     next_cursor: str | None
+
+
+class StaffPatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    role: str | None = None
+    name: str | None = None
+
+
+class LogoutEverywhereOut(msgspec.Struct):
+    sessions_ended: int
+
+
+class PasswordChangeIn(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: str
+    new_password: str
+
+
+class PasswordResetIn(msgspec.Struct, forbid_unknown_fields=True):
+    email: str
+
+
+class PasswordResetConfirmIn(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+    password: str
+
+
+class InvitationIn(msgspec.Struct, forbid_unknown_fields=True):
+    email: str
+    role: str
+
+
+class InvitationOut(msgspec.Struct):
+    id: str
+    email: str
+    role: str
+    created_at: str
+    expires_at: str
+    sent: bool
+
+
+class InvitationList(msgspec.Struct):
+    items: list[InvitationOut]
+
+
+class AcceptInvitationIn(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+    name: str
+    password: str
+
+
+class ApiTokenIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    role: str
+
+
+class ApiTokenOut(msgspec.Struct):
+    id: str
+    name: str
+    role: str
+    hint: str
+    created_at: str
+    last_used_at: str | None
+
+
+class ApiTokenCreated(msgspec.Struct):
+    id: str
+    name: str
+    role: str
+    hint: str
+    created_at: str
+    token: str | None
+    """Shown once. A replay of the same Idempotency-Key answers null: only the hash is kept."""
+
+
+class ApiTokenList(msgspec.Struct):
+    items: list[ApiTokenOut]
+
+
+class AuditEventOut(msgspec.Struct):
+    id: str
+    occurred_at: str
+    actor_type: str
+    actor_id: str | None
+    actor_label: str
+    action: str
+    object_type: str
+    object_id: str
+    data: dict[str, object]
+    ip: str
+    request_id: str
+
+
+class AuditPage(msgspec.Struct):
+    items: list[AuditEventOut]
+    next_cursor: str | None

@@ -74,14 +74,14 @@ async def load(tenant: TenantRef, session_id: str) -> Principal | None:
         return None
     session_hash = _hash(session_id)
     redis = get_redis()
-    raw = await redis.get(_session_key(tenant, session_hash))
+    # GETEX reads and slides the idle timeout in one round trip (this runs on every request).
+    raw = await redis.getex(_session_key(tenant, session_hash), ex=IDLE_TIMEOUT)
     if raw is None:
         return None
     data = json.loads(raw)
     if time.time() - float(data["created_at"]) > ABSOLUTE_TIMEOUT:
         await end(tenant, session_id)
         return None
-    await redis.expire(_session_key(tenant, session_hash), IDLE_TIMEOUT)
     return Principal(**data)
 
 
@@ -102,6 +102,20 @@ async def end_all(tenant: TenantRef, user_id: str) -> int:
     if hashes:
         live = await redis.delete(*(_session_key(tenant, h) for h in hashes))
     await redis.delete(index)
+    return int(live)
+
+
+async def end_others(tenant: TenantRef, user_id: str, keep_session_hash: str) -> int:
+    """End every session of one user but the one in use (after a password change)."""
+    redis = get_redis()
+    index = _index_key(tenant, user_id)
+    others = [str(h) for h in await redis.smembers(index) if str(h) != keep_session_hash]
+    if not others:
+        return 0
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(*(_session_key(tenant, h) for h in others))
+        pipe.srem(index, *others)
+        live, _removed = await pipe.execute()
     return int(live)
 
 

@@ -12,7 +12,7 @@ from app.audit import Actor
 from app.i18n import _
 from app.identity.sessions import Principal
 from app.logs import request_id_var
-from app.problems import NotFound, Unauthorized
+from app.problems import Forbidden, NotFound, Unauthorized
 from app.web.hosts import BaseHost
 from tenants.registry import TenantRef
 
@@ -45,27 +45,34 @@ def actor_of(connection: Connection) -> Actor:
         return Actor(
             type=principal.kind,
             id=principal.id,
-            label=principal.email,
+            label=principal.email or principal.name,
             ip=ip,
             request_id=request_id_var.get(),
         )
     return Actor(type="anonymous", ip=ip, request_id=request_id_var.get())
 
 
-# Guards -------------------------------------------------------------------------------------
+# Guards (async: Litestar runs a plain function guard in a thread pool, a hop per request) ---
 
 
-def on_tenant_host(connection: Connection, _handler: BaseRouteHandler) -> None:
+async def on_tenant_host(connection: Connection, _handler: BaseRouteHandler) -> None:
     tenant_of(connection)
 
 
-def on_base_host(connection: Connection, _handler: BaseRouteHandler) -> None:
+async def on_base_host(connection: Connection, _handler: BaseRouteHandler) -> None:
     if not isinstance(connection.scope.get("state", {}).get("tenant"), BaseHost):
         raise NotFound(_("Sign up on the main site, not on a WISP's portal."))
 
 
-def signed_in(connection: Connection, _handler: BaseRouteHandler) -> None:
+async def signed_in(connection: Connection, _handler: BaseRouteHandler) -> None:
     principal_of(connection)
+
+
+async def with_session(connection: Connection, _handler: BaseRouteHandler) -> None:
+    """For a person's own session and for identity administration: API tokens may not."""
+    principal_of(connection)
+    if not connection.scope.get("state", {}).get("session_id"):
+        raise Forbidden(_("Sign in as a person to do this; an API token cannot."))
 
 
 # Dependencies -------------------------------------------------------------------------------

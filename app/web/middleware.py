@@ -15,10 +15,11 @@ from typing import Any
 
 from litestar.datastructures import Cookie
 from litestar.enums import ScopeType
+from litestar.middleware.csrf import CSRFMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.i18n import _, negotiate, set_language
-from app.identity import sessions
+from app.identity import api_tokens, sessions
 from app.logs import request_id_var, tenant_var
 from app.problems import PROBLEM_JSON
 from app.web import hosts
@@ -28,6 +29,8 @@ log = logging.getLogger("wisp.request")
 
 # Reachable on any host: load balancers probe by address.
 HOSTLESS_PATHS = ("/health", "/ready")
+# Gateways authenticate with secrets of their own, checked by their routes.
+GATEWAY_PREFIX = "/gateway/"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -46,6 +49,15 @@ def _cookie(scope: Scope, name: str) -> str | None:
         if k == name:
             return v
     return None
+
+
+def _bearer(scope: Scope) -> str | None:
+    """The credential of an `Authorization: Bearer …` header, or None without one."""
+    raw = _header(scope, b"authorization")
+    if raw is None:
+        return None
+    scheme, _sep, credential = raw.strip().partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else None
 
 
 async def _send_problem(send: Any, status: int, slug: str, title: str, detail: str) -> None:
@@ -118,12 +130,29 @@ class ContextMiddleware:
         if isinstance(resolved, TenantRef):
             tenant_var.set(resolved.slug)
             principal = None
-            session_id = _cookie(scope, sessions.COOKIE)
-            if session_id:
-                principal = await sessions.load(resolved, session_id)
-            if principal is not None:
+            bearer = _bearer(scope) if not path.startswith(GATEWAY_PREFIX) else None
+            if bearer is not None:
+                # A bearer call is an integration: its token alone says who it is (any session
+                # cookie is ignored), and a token that is not live is refused outright.
+                principal = await api_tokens.resolve(resolved, bearer)
+                if principal is None:
+                    set_language(negotiate(None, resolved.language, accept_language))
+                    await _send_problem(
+                        send_with_id,
+                        401,
+                        "unauthorized",
+                        _("Not signed in"),
+                        _("This API token is not valid or was revoked."),
+                    )
+                    return
                 scope["user"] = principal
-                state["session_id"] = session_id
+            else:
+                session_id = _cookie(scope, sessions.COOKIE)
+                if session_id:
+                    principal = await sessions.load(resolved, session_id)
+                if principal is not None:
+                    scope["user"] = principal
+                    state["session_id"] = session_id
             set_language(
                 negotiate(
                     principal.language if principal else None, resolved.language, accept_language
@@ -154,3 +183,22 @@ def session_cookie(value: str, secure: bool, max_age: int | None = None) -> Cook
         path="/",
         max_age=max_age,
     )
+
+
+class BearerAwareCSRFMiddleware(CSRFMiddleware):
+    """Litestar's CSRF check, skipped for bearer calls that carry no session cookie.
+
+    CSRF abuses a credential the browser attaches by itself (the session cookie). A bearer
+    token is never attached by a browser on its own, so a request authenticated only by one
+    has nothing to forge; with a session cookie present the check applies as usual.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == ScopeType.HTTP
+            and _bearer(scope)
+            and _cookie(scope, sessions.COOKIE) is None
+        ):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

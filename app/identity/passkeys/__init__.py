@@ -1,0 +1,1 @@
+"""Passkeys (WebAuthn) for staff: registration, sign-in, and passkey-only accounts."""
