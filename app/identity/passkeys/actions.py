@@ -29,7 +29,7 @@ from app import audit
 from app.audit import Actor
 from app.i18n import _
 from app.idempotency import IdempotencyKey
-from app.identity import sessions
+from app.identity import sessions, throttle
 from app.identity.access import access_staff
 from app.identity.actions import principal_for
 from app.identity.passkeys import ceremony
@@ -224,6 +224,8 @@ async def authenticate(
     challenge = ceremony.challenge_in(data.response)
     reason = ""
     user: dict[str, Any] | None = None
+    # No account is known before the assertion is verified: throttle by address.
+    await throttle.check(tenant, None, actor.ip)
     async with tenant_scope(tenant):
         pending = await ceremony.take(tenant, ceremony.AUTHENTICATION, challenge)
         passkey = (
@@ -233,7 +235,13 @@ async def authenticate(
             .first()
         )
         if passkey is not None:
-            user = await StaffUser.select().where(StaffUser.id == passkey["staff_user"]).first()
+            # FOR SHARE: a deactivation waits for this sign-in, then ends its session.
+            user = (
+                await StaffUser.select()
+                .where(StaffUser.id == passkey["staff_user"])
+                .lock_rows("SHARE")
+                .first()
+            )
         handle = _user_handle(data.response)
         if pending is None or pending.rp_id != rp_id:
             reason = _EXPIRED
@@ -275,11 +283,14 @@ async def authenticate(
                 method="passkey",
                 passkey=str(passkey["id"]),
             )
+            # Inside the transaction, under the row lock: a racing deactivation either sees
+            # this session and ends it, or comes first and we read is_active = false.
+            principal = principal_for(user)
+            session_id = await sessions.start(tenant, principal)
     if reason:
+        await throttle.failed(tenant, None, actor.ip)
         raise Unauthorized(_failure_message(reason))
-    assert user is not None
-    principal = principal_for(user)
-    session_id = await sessions.start(tenant, principal)
+    await throttle.succeeded(tenant, None, actor.ip)
     return session_id, principal
 
 
