@@ -48,6 +48,8 @@ class Settings:
     log_level: str
     db_pool_max: int
     allow_future_billing: bool
+    media_dir: str
+    """Where uploaded files (work order photos) are stored, one folder per tenant id."""
 
     @property
     def is_production(self) -> bool:
@@ -100,6 +102,7 @@ def load_settings() -> Settings:
         log_level=env.get("LOG_LEVEL", "INFO"),
         db_pool_max=int(env.get("DB_POOL_MAX", "10")),
         allow_future_billing=_bool(env.get("WISP_ALLOW_FUTURE_BILLING")),
+        media_dir=env.get("MEDIA_DIR") or str(ROOT / ".data" / "media"),
     )
 
 

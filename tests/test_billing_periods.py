@@ -52,8 +52,13 @@ def test_fixed_day_periods_tile_the_calendar(start: dt.date, day: int, n: int) -
 
 
 @settings(max_examples=300, deadline=None)
-@given(start=dates, as_of_days=st.integers(0, 800), cancel_days=st.none() | st.integers(1, 900),
-       policy=st.sampled_from([ANNIVERSARY, FIXED_DAY]), day=st.integers(1, 31))
+@given(
+    start=dates,
+    as_of_days=st.integers(0, 800),
+    cancel_days=st.none() | st.integers(1, 900),
+    policy=st.sampled_from([ANNIVERSARY, FIXED_DAY]),
+    day=st.integers(1, 31),
+)
 def test_every_day_of_service_is_billed_exactly_once(
     start: dt.date, as_of_days: int, cancel_days: int | None, policy: str, day: int
 ) -> None:
@@ -71,11 +76,18 @@ def test_every_day_of_service_is_billed_exactly_once(
 
 def test_leap_years_and_month_ends() -> None:
     ps = take(dt.date(2024, 1, 31), ANNIVERSARY, None, 4)
-    assert [p.start for p in ps] == [dt.date(2024, 1, 31), dt.date(2024, 2, 29),
-                                     dt.date(2024, 3, 31), dt.date(2024, 4, 30)]
+    assert [p.start for p in ps] == [
+        dt.date(2024, 1, 31),
+        dt.date(2024, 2, 29),
+        dt.date(2024, 3, 31),
+        dt.date(2024, 4, 30),
+    ]
     ps = take(dt.date(2023, 1, 30), ANNIVERSARY, None, 3)
-    assert [p.start for p in ps] == [dt.date(2023, 1, 30), dt.date(2023, 2, 28),
-                                     dt.date(2023, 3, 30)]
+    assert [p.start for p in ps] == [
+        dt.date(2023, 1, 30),
+        dt.date(2023, 2, 28),
+        dt.date(2023, 3, 30),
+    ]
     ps = take(dt.date(2025, 3, 10), FIXED_DAY, 1, 3)
     assert ps[0] == Period(dt.date(2025, 3, 10), dt.date(2025, 4, 1))
     assert ps[1] == Period(dt.date(2025, 4, 1), dt.date(2025, 5, 1))
@@ -100,9 +112,16 @@ def test_local_dates_across_daylight_saving() -> None:
     assert periods.local_date(moment, "Pacific/Pago_Pago") == dt.date(2025, 11, 1)
 
 
-@given(amount=st.decimals(min_value=Decimal("-1e9"), max_value=Decimal("1e9"), places=6,
-                          allow_nan=False, allow_infinity=False),
-       currency=st.sampled_from(["JPY", "CLP", "USD", "EUR", "MXN", "KWD", "BHD"]))
+@given(
+    amount=st.decimals(
+        min_value=Decimal("-1e9"),
+        max_value=Decimal("1e9"),
+        places=6,
+        allow_nan=False,
+        allow_infinity=False,
+    ),
+    currency=st.sampled_from(["JPY", "CLP", "USD", "EUR", "MXN", "KWD", "BHD"]),
+)
 def test_rounding_follows_the_currency_exponent(amount: Decimal, currency: str) -> None:
     rounded = money.round_money(amount, currency)
     assert -rounded.as_tuple().exponent <= money.exponent(currency) or rounded == 0

@@ -35,8 +35,41 @@ async def _prune_sessions() -> int:
     return len(tenants)
 
 
+async def _daily_billing() -> int:
+    from app.billing.jobs import daily_billing
+
+    tenants = [t for t in await all_tenants() if t.is_active]
+    for tenant in tenants:
+        daily_billing.send(str(tenant.id))
+    return len(tenants)
+
+
+async def _plan_changes() -> int:
+    # Hourly, not daily: each tenant's day starts at its own midnight; the job applies what is
+    # due on the tenant's local date and is a no-op when nothing is.
+    from app.subscribers.tasks import apply_due_plan_changes
+
+    tenants = [t for t in await all_tenants() if t.is_active]
+    for tenant in tenants:
+        apply_due_plan_changes.send(str(tenant.id))
+    return len(tenants)
+
+
+async def _check_gateways() -> int:
+    # Only tenants with an enrolled gateway: most tenants have nothing to check each minute.
+    from app.gateways.tasks import check_gateways, tenants_with_gateways
+
+    tenant_ids = await tenants_with_gateways()
+    for tenant_id in tenant_ids:
+        check_gateways.send(tenant_id)
+    return len(tenant_ids)
+
+
 PERIODIC: list[Periodic] = [
+    Periodic("daily-billing-check", dt.timedelta(hours=1), _daily_billing),
     Periodic("prune-sessions", dt.timedelta(hours=1), _prune_sessions),
+    Periodic("apply-plan-changes", dt.timedelta(hours=1), _plan_changes),
+    Periodic("check-gateways", dt.timedelta(minutes=1), _check_gateways),
 ]
 
 

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from piccolo.columns import UUID, BigInt, Boolean, Integer, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class NetstateChange(Table, tablename="netstate_change"):
+    """Append-only log of what the network must enforce per subscriber (a trigger refuses
+    UPDATE and DELETE). A subscriber's current desired state is its highest version."""
+
+    id = UUID(primary_key=True)
+    version = BigInt(unique=True)
+    subscriber_id = UUID()
+    mac = Varchar(length=17, null=True, default=None)
+    enabled = Boolean()
+    reason = Varchar(length=20, null=True, default=None)
+    download_kbps = Integer()
+    upload_kbps = Integer()
+    occurred_at = Timestamptz()
+
+
+class NetstateVersion(Table, tablename="netstate_version"):
+    """One row per tenant schema: the last version handed out. Incremented with
+    UPDATE ... RETURNING inside the writing transaction, so versions follow commit order."""
+
+    id = UUID(primary_key=True)
+    version = BigInt(default=0)

@@ -1,0 +1,1 @@
+"""Network inventory: sites (towers, NOCs) and their access points."""

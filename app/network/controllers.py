@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch, post
+
+from app.audit import Actor
+from app.idempotency import IdempotencyKey
+from app.network import actions
+from app.network.schemas import (
+    AccessPointIn,
+    AccessPointOut,
+    AccessPointPage,
+    AccessPointPatch,
+    SiteIn,
+    SiteOut,
+    SitePage,
+    SitePatch,
+)
+from app.web.deps import on_tenant_host
+from tenants.registry import TenantRef
+
+
+class SiteController(Controller):
+    path = "/api/v1/sites"
+    guards = [on_tenant_host]
+    tags = ["network"]
+
+    @post("", status_code=201, summary="Add a site (tower or NOC)")
+    async def create(
+        self, request: Request[Any, Any, Any], data: SiteIn, tenant: TenantRef, actor: Actor
+    ) -> SiteOut:
+        key = IdempotencyKey.from_request(request, data)
+        return await actions.create_site(tenant, data, actor, key)
+
+    @get("", summary="List sites, by name")
+    async def list_sites(self, tenant: TenantRef) -> SitePage:
+        return SitePage(items=await actions.list_sites(tenant))
+
+    @get("/{site_id:str}", summary="One site")
+    async def get_site(self, tenant: TenantRef, site_id: str) -> SiteOut:
+        return await actions.get_site(tenant, site_id)
+
+    @patch("/{site_id:str}", summary="Change a site")
+    async def update(
+        self, tenant: TenantRef, site_id: str, data: SitePatch, actor: Actor
+    ) -> SiteOut:
+        return await actions.update_site(tenant, site_id, data, actor)
+
+    @delete("/{site_id:str}", status_code=204, summary="Delete a site with nothing on it")
+    async def remove(self, tenant: TenantRef, site_id: str, actor: Actor) -> None:
+        await actions.delete_site(tenant, site_id, actor)
+
+
+class AccessPointController(Controller):
+    path = "/api/v1/access-points"
+    guards = [on_tenant_host]
+    tags = ["network"]
+
+    @post("", status_code=201, summary="Add an access point to a site")
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        data: AccessPointIn,
+        tenant: TenantRef,
+        actor: Actor,
+    ) -> AccessPointOut:
+        key = IdempotencyKey.from_request(request, data)
+        return await actions.create_access_point(tenant, data, actor, key)
+
+    @get("", summary="List access points, by name")
+    async def list_access_points(
+        self, tenant: TenantRef, site_id: str | None = None
+    ) -> AccessPointPage:
+        return AccessPointPage(items=await actions.list_access_points(tenant, site_id))
+
+    @get("/{ap_id:str}", summary="One access point")
+    async def get_access_point(self, tenant: TenantRef, ap_id: str) -> AccessPointOut:
+        return await actions.get_access_point(tenant, ap_id)
+
+    @patch("/{ap_id:str}", summary="Change an access point")
+    async def update(
+        self, tenant: TenantRef, ap_id: str, data: AccessPointPatch, actor: Actor
+    ) -> AccessPointOut:
+        return await actions.update_access_point(tenant, ap_id, data, actor)
+
+    @delete("/{ap_id:str}", status_code=204, summary="Delete an unused access point")
+    async def remove(self, tenant: TenantRef, ap_id: str, actor: Actor) -> None:
+        await actions.delete_access_point(tenant, ap_id, actor)

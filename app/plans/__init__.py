@@ -1,0 +1,1 @@
+"""Rate plans: speeds, monthly price, optional data cap, setup fee and tax rate."""

@@ -1,0 +1,30 @@
+"""Reaching rate plans inside the tenant scope: "not found" for missing and foreign ids."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from app.i18n import _
+from app.plans.tables import RatePlan
+from app.problems import NotFound
+
+
+def parse_id(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+async def access_plan(plan_id: object, *, for_update: bool = False) -> dict[str, Any]:
+    pid = parse_id(plan_id)
+    row: dict[str, Any] | None = None
+    if pid is not None:
+        query = RatePlan.select().where(RatePlan.id == pid)
+        if for_update:
+            query = query.lock_rows()
+        row = await query.first()
+    if row is None:
+        raise NotFound(_("No such rate plan."))
+    return row

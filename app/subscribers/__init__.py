@@ -1,0 +1,1 @@
+"""Subscribers, their status history, plan changes, portal accounts and CSV import."""

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, patch, post
+from litestar.params import Parameter
+
+from app.audit import Actor
+from app.i18n import _
+from app.idempotency import IdempotencyKey
+from app.problems import Invalid
+from app.subscribers import actions, importer, plan_changes, queries
+from app.subscribers.importer import ImportReport
+from app.subscribers.schemas import (
+    CancelSubscriberIn,
+    PlanChangeIn,
+    PlanChangeOut,
+    PlanChangePage,
+    ResumeIn,
+    StatusHistory,
+    SubscriberCreatedOut,
+    SubscriberIn,
+    SubscriberOut,
+    SubscriberPage,
+    SubscriberPatch,
+    SuspendIn,
+)
+from app.web.deps import on_tenant_host
+from tenants.registry import TenantRef
+
+Req = Request[Any, Any, Any]
+ONE = "/{subscriber_id:str}"
+
+
+class SubscriberController(Controller):
+    path = "/api/v1/subscribers"
+    guards = [on_tenant_host]
+    tags = ["subscribers"]
+
+    @post("", status_code=201, summary="Add a subscriber; opens the installation work order")
+    async def create(
+        self, request: Req, data: SubscriberIn, tenant: TenantRef, actor: Actor
+    ) -> SubscriberCreatedOut:
+        key = IdempotencyKey.from_request(request, data)
+        return await actions.create_subscriber(tenant, data, actor, key)
+
+    @get("", summary="Search subscribers (q: name, email, phone, MAC), by name")
+    async def list_subscribers(
+        self,
+        tenant: TenantRef,
+        q: str | None = None,
+        status: str | None = None,
+        plan_id: str | None = None,
+        site_id: str | None = None,
+        limit: int = Parameter(default=50, ge=1, le=200),
+        cursor: str | None = None,
+    ) -> SubscriberPage:
+        items, next_cursor = await queries.list_subscribers(
+            tenant, q=q, status=status, plan_id=plan_id, site_id=site_id, limit=limit, cursor=cursor
+        )
+        return SubscriberPage(items=items, next_cursor=next_cursor)
+
+    @post(
+        "/import",
+        status_code=200,
+        summary="Import subscribers from CSV (dry_run=true only reports)",
+        description="The CSV as the request body (text/csv) or as the `file` field of a "
+        "multipart form. Columns: name, email, plan, and optionally phone, address, latitude, "
+        "longitude, language, status, cpe_mac, billing_start_date, external_id, site.",
+        request_max_body_size=importer.MAX_BYTES + 64 * 1024,
+    )
+    async def import_csv(
+        self, request: Req, tenant: TenantRef, actor: Actor, dry_run: bool = False
+    ) -> ImportReport:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise Invalid({"file": _("Send the CSV file.")})
+            raw = await upload.read()
+        else:
+            raw = await request.body()
+        return await importer.run_import(tenant, raw, actor, dry_run=dry_run)
+
+    @get(ONE, summary="One subscriber")
+    async def get_subscriber(self, tenant: TenantRef, subscriber_id: str) -> SubscriberOut:
+        return await queries.get_subscriber(tenant, subscriber_id)
+
+    @patch(ONE, summary="Change contact and service details")
+    async def update(
+        self, tenant: TenantRef, subscriber_id: str, data: SubscriberPatch, actor: Actor
+    ) -> SubscriberOut:
+        return await actions.update_subscriber(tenant, subscriber_id, data, actor)
+
+    @get(ONE + "/history", summary="Every status change: from, to, why, who, when")
+    async def history(self, tenant: TenantRef, subscriber_id: str) -> StatusHistory:
+        return StatusHistory(items=await queries.status_history(tenant, subscriber_id))
+
+    @post(ONE + "/suspend", status_code=200, summary="Suspend (non_payment, admin, data_cap)")
+    async def suspend(
+        self, request: Req, subscriber_id: str, data: SuspendIn, tenant: TenantRef, actor: Actor
+    ) -> SubscriberOut:
+        key = IdempotencyKey.from_request(request, data)
+        return await actions.suspend(tenant, subscriber_id, data, actor, key)
+
+    @post(ONE + "/resume", status_code=200, summary="Lift a suspension")
+    async def resume(
+        self,
+        request: Req,
+        subscriber_id: str,
+        tenant: TenantRef,
+        actor: Actor,
+        data: ResumeIn | None = None,
+    ) -> SubscriberOut:
+        body = data or ResumeIn()
+        key = IdempotencyKey.from_request(request, body)
+        return await actions.resume(tenant, subscriber_id, body, actor, key)
+
+    @post(ONE + "/cancel", status_code=200, summary="Cancel the subscription")
+    async def cancel(
+        self,
+        request: Req,
+        subscriber_id: str,
+        tenant: TenantRef,
+        actor: Actor,
+        data: CancelSubscriberIn | None = None,
+    ) -> SubscriberOut:
+        body = data or CancelSubscriberIn()
+        key = IdempotencyKey.from_request(request, body)
+        return await actions.cancel(tenant, subscriber_id, body, actor, key)
+
+    @post(ONE + "/plan-changes", status_code=201, summary="Change the plan from a date")
+    async def change_plan(
+        self,
+        request: Req,
+        subscriber_id: str,
+        data: PlanChangeIn,
+        tenant: TenantRef,
+        actor: Actor,
+    ) -> PlanChangeOut:
+        key = IdempotencyKey.from_request(request, data)
+        return await plan_changes.change_plan(tenant, subscriber_id, data, actor, key)
+
+    @get(ONE + "/plan-changes", summary="The subscriber's plan changes, oldest first")
+    async def list_plan_changes(self, tenant: TenantRef, subscriber_id: str) -> PlanChangePage:
+        return PlanChangePage(items=await plan_changes.list_plan_changes(tenant, subscriber_id))
+
+    @post(ONE + "/portal-invitation", status_code=202, summary="Email the portal link again")
+    async def invite(self, tenant: TenantRef, subscriber_id: str, actor: Actor) -> None:
+        await actions.resend_invitation(tenant, subscriber_id, actor)

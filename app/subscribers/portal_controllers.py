@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, Response, get, post
+
+from app.audit import Actor
+from app.config import get_settings
+from app.identity.sessions import Principal
+from app.subscribers import portal
+from app.subscribers.portal import PortalMeOut
+from app.web.deps import on_tenant_host
+from app.web.middleware import session_cookie
+from tenants.registry import TenantRef
+
+
+class PortalAcceptIn(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+    password: str
+
+
+class PortalLoginIn(msgspec.Struct, forbid_unknown_fields=True):
+    email: str
+    password: str
+
+
+def _signed_in(session_id: str, body: PortalMeOut) -> Response[PortalMeOut]:
+    secure = get_settings().public_scheme == "https"
+    return Response(body, cookies=[session_cookie(session_id, secure)])
+
+
+class PortalController(Controller):
+    """The subscriber portal's API; the route table admits subscriber sessions only."""
+
+    path = "/api/v1/portal"
+    guards = [on_tenant_host]
+    tags = ["subscriber portal"]
+
+    @post(
+        "/invitations/accept",
+        status_code=200,
+        summary="Set the portal password with the emailed link, and sign in",
+    )
+    async def accept(
+        self, data: PortalAcceptIn, tenant: TenantRef, actor: Actor
+    ) -> Response[PortalMeOut]:
+        session_id, principal = await portal.accept_invitation(
+            tenant, data.token, data.password, actor
+        )
+        return _signed_in(session_id, await portal.me(tenant, principal))
+
+    @post("/auth/login", status_code=200, summary="Sign in to the subscriber portal")
+    async def login(
+        self, data: PortalLoginIn, tenant: TenantRef, actor: Actor
+    ) -> Response[PortalMeOut]:
+        session_id, principal = await portal.login(tenant, data.email, data.password, actor)
+        return _signed_in(session_id, await portal.me(tenant, principal))
+
+    @get("/me", summary="The signed-in subscriber's account, plan and status")
+    async def me(self, tenant: TenantRef, principal: Principal) -> PortalMeOut:
+        return await portal.me(tenant, principal)

@@ -1,0 +1,69 @@
+"""Background work for subscribers: portal invitations and plan changes that come due."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app import audit, mail
+from app.audit import SYSTEM
+from app.config import get_settings
+from app.i18n import _, use_language
+from app.identity.tokens import new_token
+from app.subscribers import status as st
+from app.subscribers.access import access_subscriber
+from app.subscribers.plan_changes import apply_due
+from app.subscribers.tables import SubscriberAccount
+from app.timeutil import now
+from workers.actors import Scope, tenant_actor
+
+INVITATION_LIFETIME = dt.timedelta(hours=72)
+
+
+@tenant_actor(max_retries=10)
+async def send_portal_invitation(scope: Scope, subscriber_id: str) -> None:
+    """A fresh single-use link (72 h) to set a portal password. The token is made here, in the
+    job, so it never travels through the queue; running twice mails a newer link that
+    replaces the first."""
+    subscriber = await access_subscriber(subscriber_id)
+    account = (
+        await SubscriberAccount.select()
+        .where(SubscriberAccount.subscriber == subscriber["id"])
+        .lock_rows()
+        .first()
+    )
+    if account is None or account["password_hash"] is not None:
+        return
+    if subscriber["status"] == st.CANCELLED:
+        return
+    raw, digest = new_token()
+    await SubscriberAccount.update(
+        {
+            SubscriberAccount.invitation_hash: digest,
+            SubscriberAccount.invitation_expires_at: now() + INVITATION_LIFETIME,
+            SubscriberAccount.invited_at: now(),
+        }
+    ).where(SubscriberAccount.id == account["id"])
+    await audit.record(SYSTEM, "portal.invitation_sent", "subscriber", subscriber["id"])
+    tenant = scope.tenant
+    link = f"{get_settings().portal_url(tenant.slug)}/portal/invite/{raw}"
+    with use_language(subscriber["language"] or tenant.language):
+        subject = _("Your {company} account is ready").format(company=tenant.name)
+        text = _(
+            "Hello {name},\n\n"
+            "Welcome to {company}. Set a password for your customer portal, where you can see "
+            "your account and invoices:\n\n"
+            "    {link}\n\n"
+            "The link works once, for 72 hours.\n\n"
+            "— {company}"
+        ).format(name=subscriber["name"], company=tenant.name, link=link)
+    message = mail.build(subscriber["email"], subject, text)
+
+    async def deliver() -> None:
+        await mail.send(message)
+
+    scope.after_commit(deliver)
+
+
+@tenant_actor(max_retries=5)
+async def apply_due_plan_changes(scope: Scope) -> None:
+    await apply_due(scope.tenant)

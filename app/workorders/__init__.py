@@ -1,0 +1,1 @@
+"""Work orders: installation, repair, maintenance, removal, with their state machine."""
