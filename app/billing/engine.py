@@ -9,6 +9,7 @@ SQL, because a WISP with thousands of subscribers must not wait on a row-at-a-ti
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections import defaultdict
@@ -100,14 +101,51 @@ async def _last_invoiced(conn: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, dt.
     return {r["subscriber_id"]: r["last"] for r in rows}
 
 
+async def _lock_series(conn: Any, series: str, year: int, as_of: dt.date) -> int:
+    """Lock the year's counter row and return the next number.
+
+    Everything that issues invoices in this series and year queues here, so what was already
+    invoiced is re-read under the lock, and issue dates and numbers always rise together: a run
+    for an earlier date than an invoice already issued is refused (rolled back, no gap).
+    """
+    await conn.execute(
+        "INSERT INTO number_counter (id, series, year, next_number)"
+        " VALUES (gen_random_uuid(), $1, $2, 1) ON CONFLICT (series, year) DO NOTHING",
+        series,
+        year,
+    )
+    number = int(
+        await conn.fetchval(
+            "SELECT next_number FROM number_counter WHERE series = $1 AND year = $2 FOR UPDATE",
+            series,
+            year,
+        )
+    )
+    latest = await conn.fetchval(
+        "SELECT max(issue_date) FROM invoice WHERE kind = 'invoice' AND series = $1", series
+    )
+    if latest is not None and as_of < latest:
+        raise Conflict(
+            _(
+                "Invoices were already issued on {date}; a run cannot go back before it "
+                "(legal numbering follows issue dates)."
+            ).format(date=latest)
+        )
+    return number
+
+
 async def _invoice_chunk(
-    tenant: TenantRef, ids: list[uuid.UUID], as_of: dt.date, actor: Actor
+    tenant: TenantRef,
+    ids: list[uuid.UUID],
+    as_of: dt.date,
+    actor: Actor,
+    conf: settings.Settings,
+    plans: dict[uuid.UUID, compose.Plan],
 ) -> list[uuid.UUID]:
     """Invoice one chunk of subscribers in one transaction; returns the new invoices' ids."""
     async with tenant_scope(tenant) as scope:
         conn = scope.connection
-        conf = await settings.load()
-        plans = await _plans(conn)
+        first_number = await _lock_series(conn, conf.invoice_prefix, as_of.year, as_of)
         billables = await _billables(conn, tenant, as_of, ids)
         done = await _last_invoiced(conn, ids)
         due = as_of + dt.timedelta(days=conf.payment_terms_days)
@@ -171,29 +209,38 @@ async def _invoice_chunk(
             if new_credit_notes:
                 await allocate(conn, [b.id for b, _lines in credits])
             return []
-        columns = list(zip(*invoices, strict=True))
+        # Numbered as they are inserted: under the counter lock nobody else can be inserting.
+        numbers = list(range(first_number, first_number + len(invoices)))
+        texts = [format_number(conf.invoice_prefix, as_of.year, n) for n in numbers]
+        columns = [*zip(*invoices, strict=True), numbers, texts]
         inserted = await conn.fetch(
             "INSERT INTO invoice (id, kind, subscriber_id, period_start, period_end, series,"
             " year, issue_date, due_date, currency, language, subtotal, tax_total, total,"
-            " amount_paid, status, bill_to, created_at)"
+            " amount_paid, status, bill_to, number, number_text, created_at)"
             " SELECT u.id, 'invoice', u.sub, u.ps, u.pe, u.series, u.year, u.issued, u.due,"
             " u.cur, u.lang, u.subtotal, u.tax, u.total, 0,"
-            " CASE WHEN u.total = 0 THEN 'paid' ELSE 'open' END, u.bill_to, now()"
+            " CASE WHEN u.total = 0 THEN 'paid' ELSE 'open' END, u.bill_to, u.n, u.t, now()"
             " FROM unnest($1::uuid[], $2::uuid[], $3::date[], $4::date[], $5::text[],"
             " $6::int[], $7::date[], $8::date[], $9::text[], $10::text[], $11::numeric[],"
-            " $12::numeric[], $13::numeric[], $14::text[])"
+            " $12::numeric[], $13::numeric[], $14::text[], $15::int[], $16::text[])"
             " AS u(id, sub, ps, pe, series, year, issued, due, cur, lang, subtotal, tax, total,"
-            " bill_to)"
+            " bill_to, n, t)"
             " ON CONFLICT (subscriber_id, period_start, kind) DO NOTHING RETURNING id",
             *columns,
         )
-        new_ids = {r["id"] for r in inserted}
-        ordered = [inv[0] for inv in invoices if inv[0] in new_ids]
-        if not ordered:
-            return []
-        await _number(conn, conf.invoice_prefix, as_of.year, ordered)
+        if len(inserted) != len(invoices):
+            # Only possible if something issued invoices without the counter lock; a gap in
+            # the numbers would follow, so refuse the whole chunk instead.
+            raise RuntimeError("invoices were issued outside the counter lock")
+        ordered = [inv[0] for inv in invoices]
+        await conn.execute(
+            "UPDATE number_counter SET next_number = $3 WHERE series = $1 AND year = $2",
+            conf.invoice_prefix,
+            as_of.year,
+            first_number + len(ordered),
+        )
         await _copy_lines(conn, tenant, {i: lines[i] for i in ordered})
-        subscribers = list({inv[1] for inv in invoices if inv[0] in new_ids})
+        subscribers = list({inv[1] for inv in invoices})
         subscribers += [b.id for b, _lines in credits]
         await allocate(conn, subscribers)
         await audit.record(
@@ -341,11 +388,11 @@ async def _number(conn: Any, series: str, year: int, ordered: list[uuid.UUID]) -
 
 
 async def _announce(tenant: TenantRef, invoice_ids: list[uuid.UUID]) -> None:
-    """After commit: each new invoice is emailed with its PDF by the workers."""
+    """After commit: each new invoice is emailed with its PDF by the workers. One message per
+    chunk (a worker fans it out), sent from a thread: Dramatiq's client blocks."""
     from app.billing.jobs import email_invoices
 
-    for start in range(0, len(invoice_ids), 100):
-        email_invoices.send(str(tenant.id), [str(i) for i in invoice_ids[start : start + 100]])
+    await asyncio.to_thread(email_invoices.send, str(tenant.id), [str(i) for i in invoice_ids])
 
 
 async def _suspensions(tenant: TenantRef, as_of: dt.date, actor: Actor, report: RunReport) -> None:
@@ -410,30 +457,31 @@ async def run(
 ) -> RunReport:
     report = RunReport(as_of=as_of)
     async with tenant_scope(tenant) as scope:
-        latest = await scope.connection.fetchval(
-            "SELECT max(issue_date) FROM invoice WHERE kind = 'invoice'"
-        )
+        conf = await settings.load()
+        plans = await _plans(scope.connection)
+        # Skip who is invoiced beyond as_of already (a re-run is then nearly free); keep the
+        # recently cancelled, who may be owed a credit note.
         ids = [
             r["id"]
             for r in await scope.connection.fetch(
-                "SELECT id FROM subscriber WHERE billing_start_date IS NOT NULL"
-                " AND billing_start_date <= $1 AND status IN ('active', 'suspended', 'cancelled')"
-                " ORDER BY id",
+                "SELECT s.id FROM subscriber s WHERE s.billing_start_date <= $1"
+                " AND (s.status IN ('active', 'suspended') AND NOT EXISTS (SELECT 1 FROM invoice i"
+                "   WHERE i.subscriber_id = s.id AND i.kind = 'invoice' AND i.period_end > $1)"
+                "  OR s.status = 'cancelled' AND s.cancelled_at > $1::date - 92)"
+                " ORDER BY s.id",
                 as_of,
             )
         ]
-    if latest is not None and as_of < latest:
-        raise Conflict(
-            _(
-                "Invoices were already issued on {date}; a run cannot go back before "
-                "it (legal numbering follows issue dates)."
-            ).format(date=latest)
-        )
     for start in range(0, len(ids), CHUNK):
-        report.invoiced += await _invoice_chunk(tenant, ids[start : start + CHUNK], as_of, actor)
+        chunk = ids[start : start + CHUNK]
+        report.invoiced += await _invoice_chunk(tenant, chunk, as_of, actor, conf, plans)
         if progress:
             progress(min(start + CHUNK, len(ids)), len(ids))
-    if progress and not ids:
-        progress(0, 0)
+    if not ids:
+        # Still refuse a date before issued invoices, as a run with work would.
+        async with tenant_scope(tenant) as scope:
+            await _lock_series(scope.connection, conf.invoice_prefix, as_of.year, as_of)
+        if progress:
+            progress(0, 0)
     await _suspensions(tenant, as_of, actor, report)
     return report

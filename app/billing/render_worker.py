@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +73,25 @@ def render(html: str) -> bytes:
         # A BaseException in WeasyPrint: turn it into an ordinary error the parent can handle.
         raise RenderRefused(str(exc)) from None
     return pdf
+
+
+def watch_owner(owner_pid: int, interval: float = 1.0) -> None:
+    """Initializer of each render process: exit once the process that owns the pool is gone.
+
+    The pool's pipes are shared in a way that a render process never sees its owner die, so
+    an owner killed outright (out of memory, SIGKILL) would leave it, and the forkserver it
+    came from, running for ever.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                os.kill(owner_pid, 0)
+            except OSError:  # gone (or the pid is someone else's now)
+                os._exit(0)
+
+    threading.Thread(target=watch, name="watch-owner", daemon=True).start()
 
 
 def child_pid() -> int:

@@ -38,6 +38,11 @@ async def load() -> Settings:
 
 
 async def _row() -> dict[str, Any]:
+    existing: dict[str, Any] | None = (
+        await BillingSettings.select().where(BillingSettings.singleton.eq(True)).first()
+    )
+    if existing is not None:
+        return existing
     conn = current_scope().connection
     await conn.execute(
         "INSERT INTO billing_settings (id, singleton, updated_at)"
