@@ -6,10 +6,11 @@ PYTHON ?= python3
 
 .PHONY: install run test lint format i18n clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e gateway_agent
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class Period:
         return (self.end - self.start).days
 
 
+@functools.lru_cache(maxsize=65536)
 def add_months(anchor: dt.date, months: int, day: int | None = None) -> dt.date:
     """The date `months` after `anchor`'s month, on `day` (default anchor's), clamped to the
     month's last day."""

@@ -1,0 +1,148 @@
+"""Staff routes: gateways, their tokens and telemetry; link tests and enforcement per
+subscriber; and the public captive-portal pages on the tenant host."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import Parameter
+
+from app.audit import Actor
+from app.gateways import actions, commands, portal, sync
+from app.gateways.schemas import (
+    EnforcementOut,
+    EnrollmentTokenOut,
+    GatewayCreated,
+    GatewayIn,
+    GatewayOut,
+    GatewayPage,
+    GatewayPatch,
+    LinkTestIn,
+    LinkTestOut,
+    LinkTestPage,
+    SamplePage,
+)
+from app.i18n import _
+from app.idempotency import IdempotencyKey
+from app.problems import Invalid
+from app.web.deps import on_tenant_host
+from tenants.registry import TenantRef
+
+Req = Request[Any, Any, Any]
+ONE = "/{gateway_id:str}"
+
+
+def _since(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid({"since": _("Use an ISO 8601 time, such as 2030-01-15T10:00:00Z.")}) from None
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
+class GatewayController(Controller):
+    path = "/api/v1/gateways"
+    guards = [on_tenant_host]
+    tags = ["gateways"]
+
+    @post("", status_code=201, summary="Add a gateway; answers its one-time enrollment token")
+    async def create(
+        self, request: Req, data: GatewayIn, tenant: TenantRef, actor: Actor
+    ) -> GatewayCreated:
+        key = IdempotencyKey.from_request(request, data)
+        return await actions.create_gateway(tenant, data, actor, key)
+
+    @get("", summary="Gateways, by name, with status, versions and lag")
+    async def list_gateways(self, tenant: TenantRef) -> GatewayPage:
+        return GatewayPage(items=await actions.list_gateways(tenant))
+
+    @get(ONE, summary="One gateway: status, last seen, versions, lag, failures")
+    async def get_gateway(self, tenant: TenantRef, gateway_id: str) -> GatewayOut:
+        return await actions.get_gateway(tenant, gateway_id)
+
+    @patch(ONE, summary="Rename a gateway or change the sites it serves")
+    async def update(
+        self, tenant: TenantRef, gateway_id: str, data: GatewayPatch, actor: Actor
+    ) -> GatewayOut:
+        return await actions.update_gateway(tenant, gateway_id, data, actor)
+
+    @post(
+        ONE + "/enrollment-token",
+        status_code=201,
+        summary="A new enrollment token (the previous unused one stops working)",
+    )
+    async def issue_token(
+        self, request: Req, tenant: TenantRef, gateway_id: str, actor: Actor
+    ) -> EnrollmentTokenOut:
+        key = IdempotencyKey.from_request(request, {"gateway_id": gateway_id})
+        return await actions.issue_token(tenant, gateway_id, actor, key)
+
+    @delete(ONE + "/enrollment-token", status_code=204, summary="Revoke the unused token")
+    async def revoke_token(self, tenant: TenantRef, gateway_id: str, actor: Actor) -> None:
+        await actions.revoke_token(tenant, gateway_id, actor)
+
+    @post(ONE + "/revoke", status_code=200, summary="End the gateway's credential now")
+    async def revoke(self, tenant: TenantRef, gateway_id: str, actor: Actor) -> GatewayOut:
+        return await actions.revoke_gateway(tenant, gateway_id, actor)
+
+    @get(ONE + "/telemetry", summary="Telemetry samples, newest first")
+    async def telemetry(
+        self,
+        tenant: TenantRef,
+        gateway_id: str,
+        since: str | None = None,
+        limit: int = Parameter(default=100, ge=1, le=1000),
+    ) -> SamplePage:
+        return SamplePage(
+            items=await actions.list_samples(tenant, gateway_id, _since(since), limit)
+        )
+
+
+class SubscriberNetworkController(Controller):
+    """The gateways' side of a subscriber: link tests and what the network enforces."""
+
+    path = "/api/v1/subscribers"
+    guards = [on_tenant_host]
+    tags = ["subscribers"]
+
+    @post(
+        "/{subscriber_id:str}/link-test",
+        status_code=202,
+        summary="Ask the serving gateway to test the CPE link (ping, optionally throughput)",
+    )
+    async def link_test(
+        self,
+        request: Req,
+        subscriber_id: str,
+        tenant: TenantRef,
+        actor: Actor,
+        data: LinkTestIn | None = None,
+    ) -> LinkTestOut:
+        body = data or LinkTestIn()
+        key = IdempotencyKey.from_request(request, body)
+        return await commands.request_link_test(tenant, subscriber_id, body, actor, key)
+
+    @get("/{subscriber_id:str}/link-tests", summary="The subscriber's link tests, newest first")
+    async def link_tests(self, tenant: TenantRef, subscriber_id: str) -> LinkTestPage:
+        return LinkTestPage(items=await commands.list_link_tests(tenant, subscriber_id))
+
+    @get(
+        "/{subscriber_id:str}/enforcement",
+        summary="Whether every serving gateway enforces the subscriber's current state",
+    )
+    async def enforcement(self, tenant: TenantRef, subscriber_id: str) -> EnforcementOut:
+        return await sync.enforcement(tenant, subscriber_id)
+
+
+@get(
+    "/captive/{page:str}",
+    guards=[on_tenant_host],
+    summary="Captive-portal page (non-payment, suspended, data cap, circuit failure, ...)",
+    include_in_schema=False,
+)
+async def captive_page(tenant: TenantRef, page: str, lang: str | None = None) -> Response[str]:
+    return portal.render(tenant, page, lang)

@@ -1,0 +1,272 @@
+"""Bodies of the staff API (strict) and of the gateway protocol (lenient).
+
+Staff input refuses unknown fields, as everywhere. Gateway protocol input ignores them: an
+agent newer than the cloud may send more, and a field such as `tenant` in a body must never
+matter (the tenant comes from the credential), so it is simply not read.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+UNSET = msgspec.UNSET
+Unset = msgspec.UnsetType
+
+U64 = Annotated[int, msgspec.Meta(ge=0)]
+"""At most 2**64 - 1: checked by the ingest (msgspec bounds stop at int64)."""
+Count = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
+Bytes = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+
+
+# Staff API ---------------------------------------------------------------------------------
+
+
+class GatewayIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    site_ids: list[str] = []
+
+
+class GatewayPatch(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | Unset = UNSET
+    site_ids: list[str] | Unset = UNSET
+
+
+class Failure(msgspec.Struct):
+    mac: str
+    error: str
+    id: str | None = None
+
+
+class SampleOut(msgspec.Struct):
+    seq: int
+    ts: str
+    interval_s: float
+    rx_bytes: int
+    tx_bytes: int
+    rx_bps: int
+    tx_bps: int
+    users_authenticated: int
+    users_connected: int
+    cpu_percent: float
+    mem_percent: float
+    gap_before: int
+    counter_reset: bool
+
+
+class GatewayOut(msgspec.Struct):
+    id: str
+    name: str
+    site_ids: list[str]
+    status: str
+    """`pending` (not enrolled yet), `online`, `offline` or `revoked`."""
+    created_at: str
+    enrolled_at: str | None
+    hardware_id: str
+    agent_version: str
+    last_seen_at: str | None
+    offline_since: str | None
+    desired_version: int
+    applied_version: int
+    lag_versions: int
+    lag_seconds: float
+    """Age of the oldest change the gateway has not acknowledged (0 when in step)."""
+    failures: list[Failure]
+    enrollment_expires_at: str | None
+    """When the live enrollment token expires (null when there is none)."""
+    telemetry_gaps: int
+    circuit_ok: bool
+    latest_sample: SampleOut | None
+
+
+class GatewayCreated(GatewayOut):
+    enrollment_token: str | None
+    """Shown once; null when an Idempotency-Key replays the answer."""
+    expires_at: str
+
+
+class GatewayPage(msgspec.Struct):
+    items: list[GatewayOut]
+
+
+class EnrollmentTokenOut(msgspec.Struct):
+    gateway_id: str
+    enrollment_token: str | None
+    expires_at: str
+
+
+class SamplePage(msgspec.Struct):
+    items: list[SampleOut]
+
+
+class EnforcementGateway(msgspec.Struct):
+    gateway_id: str
+    name: str
+    applied_version: int
+    enforced: bool
+    error: str | None
+
+
+class EnforcementOut(msgspec.Struct):
+    subscriber_id: str
+    desired_version: int | None
+    """The version of the subscriber's latest desired state (null: never sent to gateways)."""
+    enforced: bool
+    """Every gateway serving the subscriber has applied that version without an error."""
+    gateways: list[EnforcementGateway]
+
+
+class LinkTestIn(msgspec.Struct, forbid_unknown_fields=True):
+    address: str | None = None
+    """The CPE's IP address; by default the gateway finds it from the CPE's MAC."""
+    count: int = 10
+    throughput: bool = False
+
+
+class LinkTestResult(msgspec.Struct):
+    ok: bool
+    loss_percent: float | None = None
+    rtt_min_ms: float | None = None
+    rtt_avg_ms: float | None = None
+    rtt_max_ms: float | None = None
+    throughput_kbps: float | None = None
+    address: str | None = None
+    error: str = ""
+
+
+class LinkTestOut(msgspec.Struct):
+    id: str
+    subscriber_id: str
+    status: str
+    """`pending`, `delivered`, `done`, `failed` or `expired`."""
+    gateway_id: str | None
+    created_at: str
+    delivered_at: str | None
+    completed_at: str | None
+    result: LinkTestResult | None
+
+
+class LinkTestPage(msgspec.Struct):
+    items: list[LinkTestOut]
+
+
+# Gateway protocol ----------------------------------------------------------------------------
+
+
+class EnrollIn(msgspec.Struct):
+    token: str
+    hardware_id: str = ""
+    agent_version: str = ""
+
+
+class EnrollOut(msgspec.Struct):
+    gateway_id: str
+    secret: str
+    name: str
+    tenant: str
+
+
+class RotateOut(msgspec.Struct):
+    secret: str
+    previous_valid_until: str
+
+
+class StateEntry(msgspec.Struct):
+    """One subscriber in a state answer (the protocol's documentation; the answer itself is
+    encoded by the database, see app.gateways.sync)."""
+
+    id: str
+    mac: str | None
+    enabled: bool
+    reason: str | None
+    download_kbps: int
+    upload_kbps: int
+
+
+class PortalInfo(msgspec.Struct):
+    url: str
+    """The tenant's portal, reachable by cut-off subscribers (the agent's walled garden)."""
+    pages: dict[str, str]
+
+
+class CommandOut(msgspec.Struct):
+    id: str
+    kind: str
+    subscriber_id: str
+    mac: str | None
+    address: str | None
+    count: int
+    throughput: bool
+    timeout_s: int
+
+
+class StateOut(msgspec.Struct):
+    version: int
+    full: bool
+    epoch: int
+    subscribers: msgspec.Raw
+    """A JSON array of StateEntry objects, encoded by the database."""
+    portal: PortalInfo
+    commands: list[CommandOut]
+
+
+class AckFailure(msgspec.Struct):
+    mac: str = ""
+    error: str = ""
+    id: str | None = None
+
+
+class AckIn(msgspec.Struct):
+    version: Annotated[int, msgspec.Meta(ge=0)]
+    failures: list[AckFailure] = []
+
+
+class AckOut(msgspec.Struct):
+    applied_version: int
+    desired_version: int
+
+
+class UsageIn(msgspec.Struct):
+    rx_bytes: Bytes
+    tx_bytes: Bytes
+    id: str | None = None
+    mac: str | None = None
+
+
+class SampleIn(msgspec.Struct):
+    seq: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
+    wan_rx_bytes: U64
+    wan_tx_bytes: U64
+    ts: str | None = None
+    counter_bits: int = 64
+    boot_id: str = ""
+    users_authenticated: Count = 0
+    users_connected: Count = 0
+    cpu_percent: Percent = 0.0
+    mem_percent: Percent = 0.0
+    circuit_ok: bool | None = None
+    subscribers: list[UsageIn] = []
+
+
+class TelemetryIn(msgspec.Struct):
+    samples: list[SampleIn]
+
+
+class TelemetryOut(msgspec.Struct):
+    accepted: int
+    duplicates: int
+    gaps: int
+    last_seq: int
+
+
+class PortalIn(msgspec.Struct):
+    mac: str
+
+
+class PortalDecision(msgspec.Struct):
+    action: str
+    """`allow` or `redirect`."""
+    url: str | None
+    reason: str | None

@@ -1,0 +1,129 @@
+"""Gateway jobs: noticing silent gateways and telling the managers, once per outage.
+
+`check_gateways` (every minute, from the scheduler, for tenants with enrolled gateways) marks
+offline every gateway silent for `OFFLINE_AFTER` and enqueues one alert per newly offline
+gateway. `alert_offline` mails the tenant's active managers. An outage is identified by its
+`offline_since`; the mail is sent at most once per outage, however often the jobs run
+(a Redis mark set after sending, and `offline_alerted_at` recorded after that).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from app import audit, mail
+from app.audit import SYSTEM
+from app.config import get_settings
+from app.gateways.tables import Gateway
+from app.i18n import _, use_language
+from app.identity.tables import StaffUser
+from app.redis import get_redis, key
+from app.timeutil import iso, now
+from tenants.registry import TenantRef
+from tenants.scope import tenant_scope
+from workers.actors import Scope, tenant_actor
+
+log = logging.getLogger(__name__)
+
+OFFLINE_AFTER = dt.timedelta(minutes=5)
+MAILED_TTL = 30 * 24 * 3600
+
+
+def _outage_key(tenant: TenantRef, gateway_id: str, since: dt.datetime) -> str:
+    return key(tenant.id, "gateway-offline-mailed", gateway_id, int(since.timestamp()))
+
+
+@tenant_actor(max_retries=3)
+async def check_gateways(scope: Scope) -> None:
+    rows = await scope.connection.fetch(
+        "UPDATE gateway SET online = false, offline_since = last_seen_at"
+        " WHERE online AND revoked_at IS NULL AND enrolled_at IS NOT NULL"
+        " AND last_seen_at < $1 RETURNING id, name, offline_since",
+        now() - OFFLINE_AFTER,
+    )
+    for r in rows:
+        await audit.record(
+            SYSTEM, "gateway.offline", "gateway", r["id"], since=iso(r["offline_since"])
+        )
+    tenant_id = str(scope.tenant.id)
+    outages = [(str(r["id"]), iso(r["offline_since"])) for r in rows]
+
+    def enqueue() -> None:
+        for gateway_id, since in outages:
+            alert_offline.send(tenant_id, gateway_id, since)
+
+    scope.after_commit(enqueue)
+
+
+@tenant_actor(max_retries=10)
+async def alert_offline(scope: Scope, gateway_id: str, since: str) -> None:
+    tenant = scope.tenant
+    row = await Gateway.select().where(Gateway.id == uuid.UUID(gateway_id)).first()
+    if row is None or row["online"] or row["offline_since"] is None:
+        return  # back online already: no alert for an outage that is over
+    if iso(row["offline_since"]) != since or row["offline_alerted_at"] is not None:
+        return
+    managers = await StaffUser.select(StaffUser.email, StaffUser.language).where(
+        StaffUser.role == "manager", StaffUser.is_active.eq(True)
+    )
+    mailed = _outage_key(tenant, gateway_id, row["offline_since"])
+    link = f"{get_settings().portal_url(tenant.slug)}/app/gateways/{gateway_id}"
+    messages = []
+    for manager in managers:
+        with use_language(manager["language"] or tenant.language):
+            subject = _("Gateway {name} is offline").format(name=row["name"])
+            text = _(
+                "The gateway {name} of {company} has not called in since {since} (UTC).\n\n"
+                "Subscribers behind it keep the access they had, but changes (activations, "
+                "suspensions, payments) will not reach it until it is back.\n\n"
+                "See its status: {link}\n\n"
+                "You get this message once per outage."
+            ).format(
+                name=row["name"],
+                company=tenant.name,
+                since=row["offline_since"].strftime("%Y-%m-%d %H:%M"),
+                link=link,
+            )
+        messages.append(mail.build(manager["email"], subject, text))
+
+    async def deliver() -> None:
+        redis = get_redis()
+        if not await redis.set(mailed, "1", nx=True, ex=MAILED_TTL):
+            return
+        try:
+            for message in messages:
+                await mail.send(message)
+        except Exception:
+            await redis.delete(mailed)  # let the retry send it
+            raise
+        await _record_alerted(tenant, row["id"], row["offline_since"], len(messages))
+
+    scope.after_commit(deliver)
+
+
+async def _record_alerted(
+    tenant: TenantRef, gateway_id: uuid.UUID, since: dt.datetime, recipients: int
+) -> None:
+    try:
+        async with tenant_scope(tenant):
+            await Gateway.update({Gateway.offline_alerted_at: now()}).where(
+                Gateway.id == gateway_id, Gateway.offline_since == since
+            )
+            await audit.record(
+                SYSTEM, "gateway.offline_alerted", "gateway", gateway_id, recipients=recipients
+            )
+    except Exception:
+        log.exception("could not record a gateway offline alert")
+
+
+async def tenants_with_gateways() -> list[str]:
+    """Active tenants that have at least one enrolled gateway (from the public lookup)."""
+    from tenants.registry import Tenant
+
+    rows = await Tenant.raw(
+        "SELECT t.id FROM public.tenant t WHERE t.status = 'active' AND EXISTS"
+        " (SELECT 1 FROM public.gateway_secret_lookup l WHERE l.tenant = t.id)"
+    )
+    return [str(r["id"]) for r in rows]

@@ -1,0 +1,3 @@
+from wisp_gateway.cli import main
+
+main()
