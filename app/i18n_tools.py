@@ -10,7 +10,7 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import read_mo, write_mo
-from babel.messages.pofile import read_po
+from babel.messages.pofile import read_po, write_po
 
 from app.config import ROOT
 from app.i18n import LANGUAGES, LOCALES_DIR
@@ -57,8 +57,19 @@ def _po(language: str) -> Path:
 def update() -> None:
     extract(POT)
     for language in LANGUAGES:
-        _pybabel("update", "-i", str(POT), "-d", str(LOCALES_DIR), "-l", language, "--omit-header")
+        _pybabel("update", "-i", str(POT), "-d", str(LOCALES_DIR), "-l", language)
+        _unfuzzy_header(_po(language), language)
     _pybabel("compile", "-d", str(LOCALES_DIR))
+
+
+def _unfuzzy_header(path: Path, language: str) -> None:
+    """pybabel compiles nothing from a catalog whose header is fuzzy; ours is reviewed."""
+    with path.open("rb") as f:
+        catalog = read_po(f, locale=language)
+    catalog.fuzzy = False
+    catalog.project, catalog.version = "Wisp Cloud", "1"
+    with path.open("wb") as f:
+        write_po(f, catalog, sort_output=True, no_location=True)
 
 
 def check() -> list[str]:
