@@ -7,8 +7,10 @@ signs up tenants of its own (always at least two), so tests never see each other
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -111,16 +113,20 @@ def worker(inbox: Inbox) -> Iterator[subprocess.Popen[bytes]]:
             env=os.environ.copy(),
             stdout=out,
             stderr=subprocess.STDOUT,
+            # Its own process group, so teardown reaches Dramatiq's forked workers and their
+            # PDF render processes too, and nothing outlives the test run.
+            start_new_session=True,
         )
     time.sleep(0.5)
     if proc.poll() is not None:
         raise RuntimeError(log.read_text())
     yield proc
-    proc.terminate()
-    try:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 # App and tenants ----------------------------------------------------------------------------------

@@ -161,7 +161,7 @@ async def test_failure_after_schema_creation_leaves_nothing(
 
     created: list[str] = []
 
-    async def explode(_data: Any) -> Any:
+    async def explode(_data: Any, _hash: str) -> Any:
         from app.db import DB
 
         connection = DB.current_transaction.get().connection

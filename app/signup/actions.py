@@ -14,6 +14,7 @@ from app.config import get_settings
 from app.db import DB
 from app.i18n import _
 from app.identity.actions import add_staff
+from app.identity.passwords import hash_password_async
 from app.identity.roles import Role
 from app.problems import Conflict, Invalid
 from app.signup import validation
@@ -35,6 +36,8 @@ async def sign_up(data: SignupIn, actor: Actor) -> SignupOut:
         raise Invalid(errors)
     if await tenant_by_slug(data.slug) is not None:
         raise _slug_taken()
+    # Hash before the transaction: no connection or template lock is held for argon2's 100 ms.
+    password_hash = await hash_password_async(data.password)
     tenant_id = uuid.uuid4()
     schema = schema_for(tenant_id)
     try:
@@ -52,7 +55,7 @@ async def sign_up(data: SignupIn, actor: Actor) -> SignupOut:
                 )
             )
             await create_schema(transaction.connection, schema)
-            owner_id = await populate(data)
+            owner_id = await populate(data, password_hash)
             owner = Actor(
                 type="staff",
                 id=owner_id,
@@ -72,8 +75,13 @@ async def sign_up(data: SignupIn, actor: Actor) -> SignupOut:
     return SignupOut(slug=data.slug, portal_url=get_settings().portal_url(data.slug))
 
 
-async def populate(data: SignupIn) -> uuid.UUID:
+async def populate(data: SignupIn, password_hash: str) -> uuid.UUID:
     """What a new tenant starts with; runs with the new schema on the search path."""
     return await add_staff(
-        data.email, data.company_name, Role.MANAGER.value, data.password, data.language
+        data.email,
+        data.company_name,
+        Role.MANAGER.value,
+        None,
+        data.language,
+        password_hash=password_hash,
     )
