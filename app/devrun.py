@@ -7,6 +7,7 @@ as child processes until Ctrl-C, and stops all of them cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -51,8 +52,11 @@ def run_all() -> int:
         if subprocess.call(_wisp("seed-demo")) != 0:
             return 1
         _build_pwa()
-        for name in ("web", "worker", "scheduler"):
-            children.append(subprocess.Popen(_wisp(name)))
+        # Each child in its own session: Ctrl-C reaches only this supervisor, which then stops
+        # each child once with SIGTERM (Dramatiq hangs when SIGINT and SIGTERM arrive together)
+        # and, failing that, kills its whole process group.
+        for args in (["web", "--host", "127.0.0.1"], ["worker"], ["scheduler"]):
+            children.append(subprocess.Popen(_wisp(*args), start_new_session=True))
         port = os.environ.get("PORT", "8000")
         console.print(
             f"\n[bold green]Wisp Cloud is running[/bold green]\n"
@@ -77,14 +81,14 @@ def run_all() -> int:
     finally:
         console.print("stopping…")
         for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
         for child in children:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
         for stop in stops:
             try:
                 stop()
