@@ -506,3 +506,59 @@ async def test_cancellation_credits_the_unused_days(make_tenant: Any) -> None:
     row = next(r for r in report if r["subscriber_id"] == str(sid))
     assert row["balance"] == "-10.00"  # money the WISP owes back
     assert (await run(tc, dt.date(2026, 6, 1)))["invoiced"] == 0  # no more invoices
+
+
+async def _subscriber_session(app: Any, tc: Any, tenant: Any, sid: uuid.UUID) -> Any:
+    from app.identity.passwords import hash_password
+    from tests.conftest import PASSWORD, tenant_client
+
+    rows = await fetch(tenant, "SELECT email FROM subscriber WHERE id = $1", sid)
+    from tenants.scope import tenant_scope
+
+    async with tenant_scope(tenant) as s:
+        await s.connection.execute(
+            "INSERT INTO subscriber_account (id, subscriber, password_hash, activated_at,"
+            " created_at) VALUES ($1, $2, $3, now(), now())",
+            uuid.uuid4(),
+            sid,
+            hash_password(PASSWORD),
+        )
+    client = await tenant_client(app, tc.slug, rows[0]["email"], login=False)
+    r = await client.post(
+        "/api/v1/portal/auth/login", json={"email": rows[0]["email"], "password": PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+    return client
+
+
+async def test_subscribers_see_their_own_invoices_and_balance(make_tenant: Any, app: Any) -> None:
+    tc = await make_tenant()
+    tenant = await tenant_of(tc)
+    plan = await add_plan(tenant, "25.00")
+    mine = await add_subscriber(tenant, plan, dt.date(2026, 1, 1))
+    other = await add_subscriber(tenant, plan, dt.date(2026, 1, 1))
+    await run(tc, dt.date(2026, 2, 1))
+    await tc.post(
+        "/api/v1/payments",
+        json={
+            "subscriber_id": str(mine),
+            "amount": "30.00",
+            "method": "cash",
+            "paid_on": "2026-02-02",
+        },
+    )
+    portal = await _subscriber_session(app, tc, tenant, mine)
+    r = await portal.get("/api/v1/portal/billing")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["balance"] == "20.00"  # 2 × 25.00 − 30.00
+    assert {i["subscriber_id"] for i in body["invoices"]} == {str(mine)}
+    own = body["invoices"][0]["id"]
+    pdf = await portal.get(f"/api/v1/portal/billing/invoices/{own}/pdf")
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
+    theirs = (await invoices_of(tc, other))[0]["id"]
+    assert (await portal.get(f"/api/v1/portal/billing/invoices/{theirs}/pdf")).status_code == 404
+    assert (await portal.get("/api/v1/invoices")).status_code == 403  # never a staff route
+    assert (await tc.get("/api/v1/portal/billing")).status_code == 403  # staff are not subscribers
+    await portal.client.aclose()

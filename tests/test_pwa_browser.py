@@ -339,9 +339,17 @@ async def test_sign_up_then_passkey_sign_in_and_an_installable_app(
     await page.add_init_script(
         "PublicKeyCredential.isConditionalMediationAvailable = async () => false;"
     )
-    await page.click("#sign-out")
-    await page.wait_for_url(re.compile(r"/signin$"))
-    await page.reload()
+    # Sign out through the API and load the sign-in page afresh, so that no conditional
+    # request from the previous page can sign the user back in before the script applies.
+    await page.evaluate(
+        """async () => {
+            const token = (document.cookie.match(/csrftoken=([^;]+)/) || [])[1] || "";
+            await fetch('/api/v1/auth/logout', {method: 'POST', headers: {'X-CSRFToken': token}});
+        }"""
+    )
+    origin = re.match(r"^https?://[^/]+", page.url)
+    assert origin
+    await page.goto(origin.group(0) + "/signin")
     assert await page.evaluate("async () => (await fetch('/api/v1/auth/me')).status") == 401
     await page.click("#passkey-signin")
     await page.wait_for_url(re.compile(r"/app$"))

@@ -158,6 +158,8 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /api/v1/portal/invitations/accept": only(ANYONE),
     "POST /api/v1/portal/auth/login": only(ANYONE),
     "GET /api/v1/portal/me": only(SUBSCRIBER),
+    "GET /api/v1/portal/billing": only(SUBSCRIBER),
+    "GET /api/v1/portal/billing/invoices/{invoice_id}/pdf": only(SUBSCRIBER),
     # gateways: technical and the manager run them; customer service reads their status
     "GET /api/v1/gateways": only(M, T, CS),
     "POST /api/v1/gateways": only(M, T),

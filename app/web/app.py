@@ -15,6 +15,7 @@ from app.billing.controllers import (
     InvoiceController,
     PaymentController,
 )
+from app.billing.portal import PortalBillingController
 from app.config import get_settings
 from app.db import close_pool, open_pool
 from app.gateways.controllers import (
@@ -68,6 +69,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         SubscriberController,
         WorkOrderController,
         PortalController,
+        PortalBillingController,
         GatewayController,
         SubscriberNetworkController,
         GatewayProtocolController,

@@ -168,6 +168,8 @@ export const signup = (data: SignupIn) => post<{ slug: string; portal_url: strin
 export const portal = {
   login: (email: string, password: string) => post<PortalMe>("/api/v1/portal/auth/login", { email, password }),
   me: () => get<PortalMe>("/api/v1/portal/me"),
+  billing: () => get<{ balance: string; currency: string; invoices: Invoice[] }>("/api/v1/portal/billing"),
+  pdfUrl: (id: string) => `/api/v1/portal/billing/invoices/${encodeURIComponent(id)}/pdf`,
   logout: () => post<void>("/api/v1/auth/logout"),
   acceptInvitation: (token: string, password: string) =>
     post<PortalMe>("/api/v1/portal/invitations/accept", { token, password }),

@@ -5,7 +5,7 @@ import { t } from "../i18n";
 import { navigate } from "../router";
 import { asProblem, badge, loading, money, notice, page, problemNotice } from "./common";
 
-function invoiceRow(i: Invoice): HTMLElement {
+function invoiceRow(i: Invoice, pdfUrl: (id: string) => string): HTMLElement {
   return h(
     "tr",
     null,
@@ -13,11 +13,11 @@ function invoiceRow(i: Invoice): HTMLElement {
     h("td", null, fmtDate(i.issue_date), h("br"), h("span", { class: "muted" }, t("invoices.due", { date: fmtDate(i.due_date) }))),
     h("td", null, money(i.total, i.currency), h("br"), h("span", { class: "muted" }, t("invoices.balance", { amount: money(i.balance, i.currency) }))),
     h("td", null, badge(i.status)),
-    h("td", null, h("a", { href: billing.pdfUrl(i.id), target: "_blank", rel: "noopener" }, t("invoices.pdf"), h("span", { class: "visually-hidden" }, ` ${i.number}`))),
+    h("td", null, h("a", { href: pdfUrl(i.id), target: "_blank", rel: "noopener" }, t("invoices.pdf"), h("span", { class: "visually-hidden" }, ` ${i.number}`))),
   );
 }
 
-export function invoiceTable(items: Invoice[]): HTMLElement {
+export function invoiceTable(items: Invoice[], pdfUrl: (id: string) => string = billing.pdfUrl): HTMLElement {
   if (!items.length) return h("p", { class: "muted" }, t("invoices.none"));
   return h(
     "div",
@@ -31,7 +31,7 @@ export function invoiceTable(items: Invoice[]): HTMLElement {
         null,
         h("tr", null, ...["invoices.number", "invoices.dates", "invoices.amounts", "invoices.status", "invoices.document"].map((k) => h("th", { scope: "col" }, t(k)))),
       ),
-      h("tbody", null, items.map(invoiceRow)),
+      h("tbody", null, items.map((i) => invoiceRow(i, pdfUrl))),
     ),
   );
 }

@@ -1,5 +1,5 @@
-// The subscriber portal: the account, the plan and the service status. Invoices, payments and
-// tickets appear here once their APIs exist.
+// The subscriber portal: the account, the plan, the service status, the balance and invoices
+// with their PDFs. Online payment and tickets appear here once their APIs exist.
 import { portal } from "../api";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
@@ -9,7 +9,8 @@ export async function portalHomeView(main: HTMLElement): Promise<void> {
   const body = h("div", null, loading());
   page(main, t("portal.title"), body);
   try {
-    const data = await portal.me();
+    const [data, bills] = await Promise.all([portal.me(), portal.billing()]);
+    const { invoiceTable } = await import("./billing");
     const account = data.account;
     const plan = data.plan;
     const status = data.status;
@@ -39,6 +40,13 @@ export async function portalHomeView(main: HTMLElement): Promise<void> {
               plan.monthly_price ? [h("dt", null, t("plans.price")), h("dd", null, money(plan.monthly_price, plan.currency))] : null,
             )
           : null,
+      ),
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "bills" },
+        h("h2", { id: "bills" }, t("portal.invoices")),
+        h("p", null, t("portal.balance", { amount: money(bills.balance, bills.currency) })),
+        invoiceTable(bills.invoices, portal.pdfUrl),
       ),
     );
   } catch (error) {
