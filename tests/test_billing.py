@@ -562,3 +562,42 @@ async def test_subscribers_see_their_own_invoices_and_balance(make_tenant: Any, 
     assert (await portal.get("/api/v1/invoices")).status_code == 403  # never a staff route
     assert (await tc.get("/api/v1/portal/billing")).status_code == 403  # staff are not subscribers
     await portal.client.aclose()
+
+
+async def test_invoices_missed_by_the_announcement_are_swept_and_mailed_once(
+    make_tenant: Any, inbox: Any, worker: Any
+) -> None:
+    from app.billing.jobs import sweep_unsent_invoices
+    from tests.conftest import eventually
+
+    tc = await make_tenant()
+    tenant = await tenant_of(tc)
+    plan = await add_plan(tenant, "15.00")
+    sid = await add_subscriber(tenant, plan, dt.date(2026, 1, 1))
+    email = (await fetch(tenant, "SELECT email FROM subscriber WHERE id = $1", sid))[0]["email"]
+    # An invoice whose after-commit announcement was lost (Redis down at that moment).
+    async with __import__("tenants.scope", fromlist=["x"]).tenant_scope(tenant) as s:
+        await s.connection.execute(
+            "INSERT INTO invoice (id, kind, subscriber_id, period_start, period_end, series,"
+            " year, number, number_text, issue_date, due_date, currency, total, subtotal,"
+            " status, bill_to, created_at) VALUES ($1, 'invoice', $2, '2026-01-01',"
+            " '2026-02-01', 'INV', 2026, 1, 'INV-2026-000001', '2026-01-01', '2026-01-16',"
+            " $3, 15, 15, 'open', 'Ana', now() - interval '1 hour')",
+            uuid.uuid4(),
+            sid,
+            tenant.currency,
+        )
+    sweep_unsent_invoices.send(str(tenant.id))
+    mail = await inbox.wait_for(email, subject="INV-2026-000001")
+    assert mail.get_content_type() == "multipart/mixed"
+
+    async def audited() -> bool:
+        rows = await fetch(
+            tenant, "SELECT count(*) AS n FROM audit_event WHERE action = 'invoice.emailed'"
+        )
+        return rows[0]["n"] == 1
+
+    await eventually(audited)
+    sweep_unsent_invoices.send(str(tenant.id))  # nothing left to send
+    await asyncio.sleep(2)
+    assert len(inbox.to(email)) == 1

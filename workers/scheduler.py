@@ -65,11 +65,21 @@ async def _check_gateways() -> int:
     return len(tenant_ids)
 
 
+async def _sweep_invoices() -> int:
+    from app.billing.jobs import sweep_unsent_invoices
+
+    tenants = [t for t in await all_tenants() if t.is_active]
+    for tenant in tenants:
+        sweep_unsent_invoices.send(str(tenant.id))
+    return len(tenants)
+
+
 PERIODIC: list[Periodic] = [
     Periodic("daily-billing-check", dt.timedelta(hours=1), _daily_billing),
     Periodic("prune-sessions", dt.timedelta(hours=1), _prune_sessions),
     Periodic("apply-plan-changes", dt.timedelta(hours=1), _plan_changes),
     Periodic("check-gateways", dt.timedelta(minutes=1), _check_gateways),
+    Periodic("sweep-unsent-invoices", dt.timedelta(hours=1), _sweep_invoices),
 ]
 
 

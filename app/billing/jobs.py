@@ -91,3 +91,29 @@ async def alert_suspension_halt(scope: Scope, candidates: int, active: int) -> N
             await mail.send(message)
 
     scope.after_commit(deliver)
+
+
+@tenant_actor(max_retries=3)
+async def sweep_unsent_invoices(scope: Scope) -> None:
+    """The outbox sweep: announcing new invoices happens after the run commits, so a Redis
+    outage at that moment would leave them unsent. Hourly, every numbered invoice of the last
+    week that has no `invoice.emailed` audit record yet is handed to the mailer again (which
+    sends each at most once)."""
+    rows = await scope.connection.fetch(
+        "SELECT i.id FROM invoice i JOIN subscriber s ON s.id = i.subscriber_id"
+        " WHERE i.number IS NOT NULL AND i.status <> 'void' AND s.email <> ''"
+        " AND i.created_at BETWEEN now() - interval '7 days' AND now() - interval '15 minutes'"
+        " AND NOT EXISTS (SELECT 1 FROM audit_event a WHERE a.action = 'invoice.emailed'"
+        "   AND a.object_id = i.id::text)"
+        " ORDER BY i.created_at LIMIT 5000"
+    )
+    if not rows:
+        return
+    tenant_id = str(scope.tenant.id)
+    ids = [str(r["id"]) for r in rows]
+
+    def enqueue() -> None:
+        for start in range(0, len(ids), 500):
+            email_invoices.send(tenant_id, ids[start : start + 500])
+
+    scope.after_commit(enqueue)
