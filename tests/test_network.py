@@ -137,3 +137,14 @@ async def test_other_tenant_cannot_reach_the_network(two_tenants: Any) -> None:
     assert ok(await b.get("/api/v1/sites"))["items"] == []
     assert ok(await b.get("/api/v1/access-points"))["items"] == []
     assert ok(await a.get(f"/api/v1/access-points/{ap['id']}")) == ap
+
+
+async def test_a_site_a_gateway_serves_cannot_be_deleted(make_tenant: Any) -> None:
+    tc = await make_tenant()
+    site = ok(await tc.post("/api/v1/sites", json={"name": "Cerro Verde"}), 201)
+    r = await tc.post("/api/v1/gateways", json={"name": "gw-1", "site_ids": [site["id"]]})
+    assert r.status_code == 201, r.text
+    r = await tc.delete(f"/api/v1/sites/{site['id']}")
+    assert r.status_code == 409
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert (await tc.get(f"/api/v1/sites/{site['id']}")).status_code == 200

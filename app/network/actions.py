@@ -152,12 +152,17 @@ async def update_site(tenant: TenantRef, site_id: str, data: SitePatch, actor: A
 
 
 async def delete_site(tenant: TenantRef, site_id: str, actor: Actor) -> None:
-    async with tenant_scope(tenant):
+    async with tenant_scope(tenant) as scope:
         row = await access_site(site_id)
         if await AccessPoint.exists().where(AccessPoint.site == row["id"]) or (
             await Subscriber.exists().where(Subscriber.site == row["id"])
         ):
             raise Conflict(_("This site still has access points or subscribers."))
+        # Removing a gateway's last site would silently widen it to every subscriber.
+        if await scope.connection.fetchval(
+            "SELECT 1 FROM gateway_site WHERE site = $1 LIMIT 1", row["id"]
+        ):
+            raise Conflict(_("A gateway serves this site: change the gateway's sites first."))
         await Site.delete().where(Site.id == row["id"])
         await audit.record(actor, "site.delete", "site", row["id"], name=row["name"])
 
