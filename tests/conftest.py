@@ -240,6 +240,32 @@ async def two_tenants(make_tenant: Callable[..., Any]) -> tuple[TenantClient, Te
     return await make_tenant(), await make_tenant()
 
 
+def require_tool(command: str, package: str) -> None:
+    """Skip (with the reason) where a system tool is missing; under CI it must be there."""
+    import shutil
+
+    if shutil.which(command) is None:
+        message = f"`{command}` is not installed (apt-get install {package})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def require_weasyprint() -> None:
+    """PDF tests need Pango and HarfBuzz's subsetter (Debian packages that `.ci/run` installs):
+    skipped with the reason on a machine without them, a failure under CI."""
+    try:
+        import weasyprint  # noqa: F401
+    except OSError as exc:
+        message = (
+            "WeasyPrint cannot load its system libraries (apt-get install libpango-1.0-0 "
+            f"libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core): {exc}"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -532,6 +532,9 @@ async def _subscriber_session(app: Any, tc: Any, tenant: Any, sid: uuid.UUID) ->
 
 
 async def test_subscribers_see_their_own_invoices_and_balance(make_tenant: Any, app: Any) -> None:
+    from tests.conftest import require_weasyprint
+
+    require_weasyprint()
     tc = await make_tenant()
     tenant = await tenant_of(tc)
     plan = await add_plan(tenant, "25.00")
@@ -568,7 +571,9 @@ async def test_invoices_missed_by_the_announcement_are_swept_and_mailed_once(
     make_tenant: Any, inbox: Any, worker: Any
 ) -> None:
     from app.billing.jobs import sweep_unsent_invoices
-    from tests.conftest import eventually
+    from tests.conftest import eventually, require_weasyprint
+
+    require_weasyprint()
 
     tc = await make_tenant()
     tenant = await tenant_of(tc)

@@ -213,6 +213,9 @@ async def test_agent_survives_a_cloud_outage_and_resumes_from_its_version(
 
 
 async def test_link_test_round_trip(make_tenant: Any, server: Server, tmp_path: Path) -> None:
+    from tests.conftest import require_tool
+
+    require_tool("ping", "iputils-ping")
     tc = await make_tenant()
     sub = await active_subscriber(tc)
     gw = await new_gateway(tc)

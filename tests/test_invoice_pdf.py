@@ -19,7 +19,13 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import ROOT, eventually
+from tests.conftest import ROOT, eventually, require_weasyprint
+
+
+@pytest.fixture(autouse=True)
+def _weasyprint() -> None:
+    require_weasyprint()
+
 
 ARTIFACTS = ROOT / "test-artifacts"
 LEGAL_NAME = "Redes Andinas S.A.S."
