@@ -226,7 +226,7 @@ async def test_suspension_after_grace_and_reactivation_on_payment(make_tenant: A
         "SELECT action FROM audit_event WHERE object_id = $1 ORDER BY occurred_at",
         str(late),
     )
-    assert [h["action"] for h in history][-2:] == ["subscriber.suspended", "subscriber.reactivated"]
+    assert [h["action"] for h in history][-2:] == ["subscriber.suspend", "subscriber.resume"]
 
 
 async def test_mass_suspension_is_halted_and_managers_alerted(

@@ -1,19 +1,17 @@
 """Suspension for non-payment and automatic reactivation, inside the caller's tenant scope.
 
-Each change is one guarded UPDATE (`WHERE status = …`), so two runs, or a run and a payment,
-racing on the same subscriber change it once; the history, the audit log and the gateways'
-desired state are written in the same transaction.
+The status change itself (history, audit, the gateways' desired state, the row lock that makes
+a racing run and payment change a subscriber once) is `app.subscribers.status`'s; billing only
+decides *when*: an invoice past its due date and grace period.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
-from app import audit
 from app.audit import Actor
-from app.netstate import state as netstate
+from app.subscribers import status as subscriber_status
 from tenants.scope import current_scope
 
 NON_PAYMENT = "non_payment"
@@ -24,46 +22,16 @@ OVERDUE_SQL = (
 )
 
 
-async def _history(
-    conn: Any, row: Any, frm: str, to: str, reason: str | None, actor: Actor, note: str
-) -> None:
-    now = dt.datetime.now(dt.UTC)
-    await conn.execute(
-        "INSERT INTO subscriber_status_change (id, subscriber, from_status, to_status, reason,"
-        " note, actor_type, actor_id, actor_label, occurred_at, recorded_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-        uuid.uuid4(),
-        row["id"],
-        frm,
-        to,
-        reason,
-        note,
-        actor.type,
-        actor.id,
-        actor.label,
-        now,
-    )
-
-
-async def _plan(conn: Any, plan_id: Any) -> Any:
-    return await conn.fetchrow(
-        "SELECT download_kbps, upload_kbps FROM rate_plan WHERE id = $1", plan_id
-    )
-
-
 async def suspend_for_non_payment(subscriber_id: uuid.UUID, actor: Actor, note: str) -> bool:
-    conn = current_scope().connection
-    row = await conn.fetchrow(
-        "UPDATE subscriber SET status = 'suspended', suspension_reason = $2, updated_at = now()"
-        " WHERE id = $1 AND status = 'active' RETURNING *",
-        subscriber_id,
-        NON_PAYMENT,
+    """True when this call suspended the subscriber (not when a racing run already had)."""
+    scope = current_scope()
+    # Lock first: a run and a payment racing on this subscriber queue here.
+    current = await scope.connection.fetchval(
+        "SELECT status FROM subscriber WHERE id = $1 FOR UPDATE", subscriber_id
     )
-    if row is None:
+    if current != "active":
         return False
-    await _history(conn, row, "active", "suspended", NON_PAYMENT, actor, note)
-    await audit.record(actor, "subscriber.suspended", "subscriber", row["id"], reason=NON_PAYMENT)
-    await netstate.record(row, await _plan(conn, row["plan"]))
+    await subscriber_status.suspend(scope.tenant, subscriber_id, NON_PAYMENT, actor, note=note)
     return True
 
 
@@ -71,19 +39,18 @@ async def reactivate_if_clear(
     subscriber_id: uuid.UUID, today: dt.date, grace_days: int, actor: Actor, note: str
 ) -> bool:
     """Resume a subscriber suspended for non-payment once nothing is overdue any more."""
-    conn = current_scope().connection
-    overdue = OVERDUE_SQL.format(sub="$1", grace="$2::int", day="$3::date")
-    row = await conn.fetchrow(
-        "UPDATE subscriber SET status = 'active', suspension_reason = NULL, updated_at = now()"
-        f" WHERE id = $1 AND status = 'suspended' AND suspension_reason = '{NON_PAYMENT}'"
-        f" AND NOT EXISTS ({overdue}) RETURNING *",
-        subscriber_id,
-        grace_days,
-        today,
+    scope = current_scope()
+    conn = scope.connection
+    # Lock first, so the overdue check and the resumption see the same state.
+    state = await conn.fetchrow(
+        "SELECT status, suspension_reason FROM subscriber WHERE id = $1 FOR UPDATE", subscriber_id
     )
-    if row is None:
+    if state is None or (state["status"], state["suspension_reason"]) != ("suspended", NON_PAYMENT):
         return False
-    await _history(conn, row, "suspended", "active", None, actor, note)
-    await audit.record(actor, "subscriber.reactivated", "subscriber", row["id"], reason="paid")
-    await netstate.record(row, await _plan(conn, row["plan"]))
-    return True
+    overdue = OVERDUE_SQL.format(sub="$1", grace="$2::int", day="$3::date")
+    if await conn.fetchval(overdue, subscriber_id, grace_days, today):
+        return False
+    row = await subscriber_status.resume(
+        scope.tenant, subscriber_id, actor, only_reason=NON_PAYMENT, note=note, strict=False
+    )
+    return bool(row["status"] == "active")
