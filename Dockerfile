@@ -42,7 +42,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 # The project itself, editable, at the same path (/app) as in the final image. Not a plain
 # wheel: the code finds locales/ and pwa/dist next to its own package directory
-# (app/config.py ROOT, app/i18n.py LOCALES_DIR), which inside site-packages would silently
+# (app/core/config.py ROOT, app/core/i18n.py LOCALES_DIR), which inside site-packages would silently
 # lose the translations and the PWA. This only adds the `wisp` script and a path hook.
 COPY app/ app/
 COPY tenants/ tenants/
@@ -83,7 +83,7 @@ COPY --from=pwa /pwa/dist pwa/dist
 # .data/ is the one writable place under /app (`wisp seed-demo` keeps its password there).
 RUN python -m compileall -q app tenants workers migrations \
     && wisp --help > /dev/null \
-    && python -c "from app.config import ROOT; assert str(ROOT) == '/app', ROOT" \
+    && python -c "from app.core.config import ROOT; assert str(ROOT) == '/app', ROOT" \
     && install -d -o wisp -g wisp -m 0700 /app/.data
 
 USER 10001:10001

@@ -22,7 +22,7 @@ def run_async(coro: Awaitable[T]) -> T:
         try:
             return await coro
         finally:
-            from app.db import close_pool
+            from app.core.db import close_pool
 
             await close_pool()
 
@@ -55,7 +55,7 @@ def migrate(check: bool) -> None:
 
 
 async def _migrate_with_progress() -> int:
-    from app.db import DB
+    from app.core.db import DB
     from tenants.migrate import migrate_all
 
     # A pooled connection per tenant is ~4x cheaper than a new one (bench/tenancy.py).
@@ -123,7 +123,7 @@ def web(host: str, workers: int) -> None:
     """Serve the web app (every tenant host)."""
     import uvicorn
 
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     uvicorn.run(
         "app.asgi:app",
@@ -163,8 +163,8 @@ def scheduler() -> None:
     """Enqueue periodic work (session housekeeping now; billing and suspension later)."""
     import signal
 
-    from app.config import get_settings
-    from app.logs import configure_logging
+    from app.core.config import get_settings
+    from app.core.logs import configure_logging
     from workers.scheduler import run_forever
 
     configure_logging(get_settings().log_level)
@@ -218,10 +218,10 @@ def billing_run(slug: str, as_of: str) -> None:
 
 
 async def _billing_run(slug: str, as_of_text: str) -> int:
-    from app.audit import Actor
     from app.billing import runs
-    from app.db import open_pool
-    from app.problems import Problem
+    from app.core.audit import Actor
+    from app.core.db import open_pool
+    from app.core.problems import Problem
     from tenants.registry import tenant_by_slug
 
     await open_pool()

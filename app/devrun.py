@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from app.config import ROOT
+from app.core.config import ROOT
 
 console = Console()
 

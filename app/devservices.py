@@ -569,7 +569,7 @@ def ensure_services(data_root: Path) -> list[Stop]:
             mail_dir = data_root / "mail"
             smtp_port, stop = start_mail_catcher(mail_dir)
             stops.append(stop)
-            # No TLS or AUTH on the catcher: a stray SMTP_USER would make app.mail STARTTLS.
+            # No TLS or AUTH on the catcher: a stray SMTP_USER would make app.core.mail STARTTLS.
             assign(
                 SMTP_HOST="127.0.0.1",
                 SMTP_PORT=str(smtp_port),
@@ -586,7 +586,7 @@ def ensure_services(data_root: Path) -> list[Stop]:
             os.environ.pop(name, None)
         raise
     finally:
-        from app.config import get_settings
+        from app.core.config import get_settings
 
         get_settings.cache_clear()
     return list(reversed(stops))

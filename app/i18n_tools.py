@@ -12,8 +12,8 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po, write_po
 
-from app.config import ROOT
-from app.i18n import LANGUAGES, LOCALES_DIR
+from app.core.config import ROOT
+from app.core.i18n import LANGUAGES, LOCALES_DIR
 
 POT = LOCALES_DIR / "messages.pot"
 SOURCE_LANGUAGE = "en"

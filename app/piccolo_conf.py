@@ -2,7 +2,7 @@
 
 from piccolo.conf.apps import AppRegistry
 
-from app.db import DB
+from app.core.db import DB
 
 __all__ = ["APP_REGISTRY", "DB"]
 

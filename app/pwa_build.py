@@ -7,7 +7,7 @@ import subprocess
 
 from rich.console import Console
 
-from app.config import ROOT
+from app.core.config import ROOT
 
 PWA = ROOT / "pwa"
 DIST = PWA / "dist"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from app.audit import SYSTEM
-from app.config import ROOT, get_settings
+from app.core.audit import SYSTEM
+from app.core.config import ROOT, get_settings
 from app.signup.actions import sign_up
 from app.signup.schemas import SignupIn
 from tenants.registry import tenant_by_slug

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from piccolo.table import Table
 
-from app.audit import AuditEvent
 from app.billing.tables import (
     BillingRun,
     BillingSettings,
@@ -15,6 +14,8 @@ from app.billing.tables import (
     PaymentAllocation,
     SuspensionExemption,
 )
+from app.core.audit import AuditEvent
+from app.core.idempotency import IdempotencyRecord
 from app.gateways.tables import (
     Gateway,
     GatewayAck,
@@ -24,7 +25,6 @@ from app.gateways.tables import (
     GatewaySite,
     SubscriberUsage,
 )
-from app.idempotency import IdempotencyRecord
 from app.identity.passkeys.tables import StaffPasskey
 from app.identity.tables import ApiToken, PasswordReset, StaffInvitation, StaffUser
 from app.netstate.tables import NetstateChange, NetstateVersion

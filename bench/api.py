@@ -532,16 +532,16 @@ def subscriber_sql(trace: Trace) -> str:
 
 # First match from the innermost frame outwards; stdlib frames without a rule are transparent.
 COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
-    ("request log line (logging, JSON formatter)", ("/logging/", "/app/logs.py")),
+    ("request log line (logging, JSON formatter)", ("/logging/", "/app/core/logs.py")),
     ("JSON encoding (msgspec)", ("encode_json (", "/msgspec/")),
     ("Redis client (session GET + EXPIRE)", ("/redis/",)),
     ("asyncpg (protocol, records, pool)", ("/asyncpg/",)),
     ("Piccolo transaction wrapper", ("/piccolo/",)),
-    ("rows → SubscriberOut, handler (app)", ("/app/subscribers/", "/app/timeutil.py")),
+    ("rows → SubscriberOut, handler (app)", ("/app/subscribers/", "/app/core/timeutil.py")),
     ("tenant_scope (tenants/scope.py)", ("/tenants/scope.py",)),
     ("session code (sessions.py)", ("/app/identity/sessions.py",)),
     ("tenant resolution (hosts, registry)", ("/app/web/hosts.py", "/tenants/registry.py")),
-    ("context middleware (+ i18n)", ("/app/web/middleware.py", "/app/i18n.py")),
+    ("context middleware (+ i18n)", ("/app/web/middleware.py", "/app/core/i18n.py")),
     ("permission guard, deps", ("/app/identity/permissions.py", "/app/web/deps.py")),
     ("CSRF middleware", ("/litestar/middleware/csrf.py",)),
     ("Litestar (routing, DI, params, response)", ("/litestar/",)),

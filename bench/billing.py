@@ -343,8 +343,8 @@ async def copy_tenant(pool: Any, fx: Fixture, records: Records) -> float:
 
 async def bill_tenant(fx: Fixture) -> tuple[float, int]:
     """`engine.run` for AS_OF, as a worker calls it; returns its time and the invoices made."""
-    from app.audit import SYSTEM
     from app.billing import engine
+    from app.core.audit import SYSTEM
 
     started = time.perf_counter()
     report = await engine.run(fx.tenant, AS_OF, SYSTEM)
@@ -633,10 +633,10 @@ def timed_sql(timings: Timings) -> Iterator[None]:
 
 def phase_targets() -> list[tuple[ModuleType, str, str, int]]:
     """(module, name, label, depth): the engine looks each name up in that module per call."""
-    import app.audit
     import app.billing.compose
     import app.billing.engine as engine
     import app.billing.settings
+    import app.core.audit
 
     return [
         (engine, "run", "engine.run (whole)", 0),
@@ -650,7 +650,7 @@ def phase_targets() -> list[tuple[ModuleType, str, str, int]]:
         (app.billing.compose, "totals", "compose.totals", 2),
         (engine, "_number", "_number", 2),
         (engine, "allocate", "allocate", 2),
-        (app.audit, "record", "audit.record", 2),
+        (app.core.audit, "record", "audit.record", 2),
         (engine, "_announce", "_announce (after commit, Redis)", 2),
         (engine, "_suspensions", "_suspensions", 1),
     ]
@@ -756,7 +756,7 @@ async def create_tenants(database_url: str, n: int, m: int, progress: Progress) 
 
 
 async def measure(args: argparse.Namespace, database_url: str, results: Results) -> None:
-    from app.db import close_pool, open_pool
+    from app.core.db import close_pool, open_pool
 
     n, m, c = args.tenants, args.subscribers, args.concurrency
     expected = n * m

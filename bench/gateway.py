@@ -128,7 +128,7 @@ async def seed(tenant: Any, subscribers: int) -> None:
 
 
 async def gateways(tenant: Any, count: int) -> list[str]:
-    from app.audit import SYSTEM
+    from app.core.audit import SYSTEM
     from app.gateways import actions, enrollment
     from app.gateways.schemas import EnrollIn, GatewayIn
 
@@ -249,7 +249,7 @@ async def measure_loop(tenant: Any, raw: Any, secret_dir: Path, rounds: int) -> 
     from wisp_gateway.agent import Agent
     from wisp_gateway.config import load
 
-    from app.audit import SYSTEM
+    from app.core.audit import SYSTEM
     from app.gateways import actions
     from app.gateways.schemas import GatewayIn
     from app.subscribers import status
@@ -329,9 +329,9 @@ async def measure_loop(tenant: Any, raw: Any, secret_dir: Path, rounds: int) -> 
 
 
 async def measure(args: argparse.Namespace, database_url: str) -> None:
-    from app.audit import SYSTEM
-    from app.db import close_pool, open_pool
-    from app.redis import close_redis
+    from app.core.audit import SYSTEM
+    from app.core.db import close_pool, open_pool
+    from app.core.redis import close_redis
     from app.signup.actions import sign_up
     from app.signup.schemas import SignupIn
     from app.web.app import create_app

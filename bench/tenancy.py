@@ -303,7 +303,7 @@ def stopwatch(module: ModuleType, name: str, sink: list[float]) -> Iterator[None
 async def bench_signups(count: int, progress: Progress, results: Results) -> None:
     import app.identity.actions
     import app.signup.actions
-    from app.audit import SYSTEM
+    from app.core.audit import SYSTEM
     from app.identity import passwords
     from app.signup.schemas import SignupIn
 
@@ -349,7 +349,7 @@ async def bench_signups(count: int, progress: Progress, results: Results) -> Non
 
 async def bench_clone_rolled_back(count: int, progress: Progress, results: Results) -> None:
     """create_schema alone, rolled back: the clone's own cost with no commit and no leftovers."""
-    from app.db import DB
+    from app.core.db import DB
     from tenants.provision import create_schema
 
     task = progress.add_task("create_schema alone (rolled back)", total=count)
@@ -375,7 +375,7 @@ async def bench_clone_rolled_back(count: int, progress: Progress, results: Resul
 
 async def create_tenant_schemas(count: int, progress: Progress, results: Results) -> list[str]:
     """Committed clones; no registry rows, since migrate_many takes (schema, label) pairs."""
-    from app.db import DB
+    from app.core.db import DB
     from tenants.provision import create_schema
 
     task = progress.add_task(f"clone {count} schemas (committed)", total=count)
@@ -512,7 +512,7 @@ async def timed_migrate_many(
 
 
 async def measure(args: argparse.Namespace, database_url: str, results: Results) -> None:
-    from app.db import DB, close_pool, open_pool
+    from app.core.db import DB, close_pool, open_pool
     from tenants.migrate import Track
 
     with new_progress() as progress:

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from app.db import DB
+from app.core.db import DB
 from tenants.registry import TEMPLATE_SCHEMA, all_tenants
 from tenants.scope import schema_scope
 

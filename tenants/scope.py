@@ -17,8 +17,8 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresTransaction
 
-from app.db import DB
-from app.idempotency import NOT_USED, IdempotencyKey, claim, store
+from app.core.db import DB
+from app.core.idempotency import NOT_USED, IdempotencyKey, claim, store
 from tenants.registry import TenantRef
 
 log = logging.getLogger(__name__)

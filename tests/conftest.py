@@ -134,8 +134,8 @@ def worker(inbox: Inbox) -> Iterator[subprocess.Popen[bytes]]:
 
 @pytest.fixture(scope="session")
 async def app() -> AsyncIterator[Any]:
-    from app.db import close_pool, open_pool
-    from app.redis import close_redis
+    from app.core.db import close_pool, open_pool
+    from app.core.redis import close_redis
     from app.web.app import create_app
 
     application = create_app()

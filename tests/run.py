@@ -13,7 +13,7 @@ import subprocess
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
-from app.config import ROOT
+from app.core.config import ROOT
 
 
 def _with_database(url: str, name: str) -> str:

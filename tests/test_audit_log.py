@@ -90,7 +90,7 @@ async def test_filters(make_tenant: Any, app: Any) -> None:
 
 
 async def test_cursor_pages_are_stable_even_with_equal_times(make_tenant: Any) -> None:
-    from app.audit import AuditEvent
+    from app.core.audit import AuditEvent
     from tenants.scope import tenant_scope
 
     tc = await make_tenant()
@@ -145,7 +145,7 @@ async def test_rows_cannot_be_changed(make_tenant: Any) -> None:
     import asyncpg
     import pytest
 
-    from app.audit import AuditEvent
+    from app.core.audit import AuditEvent
     from tenants.scope import tenant_scope
 
     tc = await make_tenant()

@@ -314,7 +314,7 @@ async def test_future_runs_refused_unless_allowed(make_tenant: Any, monkeypatch:
     import dataclasses
 
     from app.billing import runs
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     tc = await make_tenant()
     strict = dataclasses.replace(get_settings(), allow_future_billing=False)

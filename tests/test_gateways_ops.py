@@ -175,8 +175,8 @@ async def test_portal_decisions(make_tenant: Any) -> None:
 
 
 async def test_captive_pages_are_public_and_translated(two_tenants: Any) -> None:
-    from app.i18n import _ as translate
-    from app.i18n import use_language
+    from app.core.i18n import _ as translate
+    from app.core.i18n import use_language
 
     a, _b = two_tenants
     async with http(app_of(a), a.host) as anonymous:

@@ -391,7 +391,7 @@ async def test_currencies_with_zero_and_three_decimals(
 
 async def test_another_tenants_invoice_is_not_found(make_tenant: Any) -> None:
     from app.billing.pdf import invoice_pdf
-    from app.problems import NotFound
+    from app.core.problems import NotFound
 
     tenant_a, invoice_a, _n = await billed(make_tenant)
     tenant_b = await tenant_ref(make_tenant)
@@ -583,9 +583,9 @@ def test_render_processes_exit_when_their_owner_is_killed() -> None:
 async def test_finalised_invoice_is_emailed_once_with_its_pdf_in_spanish(
     make_tenant: Any, worker: Any, inbox: Any
 ) -> None:
-    from app.audit import AuditEvent
     from app.billing.tasks import email_invoice, sent_key
-    from app.redis import get_redis
+    from app.core.audit import AuditEvent
+    from app.core.redis import get_redis
     from tenants.scope import tenant_scope
 
     tenant = await tenant_ref(make_tenant)
@@ -628,7 +628,7 @@ async def test_finalised_invoice_is_emailed_once_with_its_pdf_in_spanish(
 
 async def test_void_or_unnumbered_invoices_are_not_emailed(make_tenant: Any, inbox: Any) -> None:
     from app.billing.tasks import email_invoice, sent_key
-    from app.redis import get_redis
+    from app.core.redis import get_redis
 
     tenant = await tenant_ref(make_tenant)
     await set_up_billing(tenant)
@@ -645,7 +645,7 @@ async def test_a_failed_send_is_not_recorded_so_the_retry_sends(
     make_tenant: Any, inbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app.billing import tasks
-    from app.redis import get_redis
+    from app.core.redis import get_redis
 
     tenant = await tenant_ref(make_tenant)
     await set_up_billing(tenant)

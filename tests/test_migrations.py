@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from app.db import DB
+from app.core.db import DB
 
 CATALOG_QUERIES = {
     "columns": """
@@ -84,7 +84,7 @@ async def test_audit_log_is_append_only(make_tenant: Any) -> None:
     import asyncpg
     import pytest
 
-    from app.audit import AuditEvent
+    from app.core.audit import AuditEvent
     from tenants.registry import tenant_by_slug
     from tenants.scope import tenant_scope
 

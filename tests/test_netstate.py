@@ -140,7 +140,7 @@ async def test_gateways_are_woken_after_commit_on_their_tenants_channel(
     two_tenants: Any,
 ) -> None:
     from app import netstate
-    from app.redis import get_redis
+    from app.core.redis import get_redis
 
     a, b = two_tenants
     plan = await make_plan(a)

@@ -46,7 +46,7 @@ async def sign_in(tc: TenantClient, soft: SoftAuthenticator, **bend: Any) -> Any
 
 
 async def audit_actions(tc: TenantClient) -> list[dict[str, Any]]:
-    from app.audit import AuditEvent
+    from app.core.audit import AuditEvent
     from tenants.registry import tenant_by_slug
     from tenants.scope import tenant_scope
 
@@ -71,7 +71,7 @@ async def passkey_rows(tc: TenantClient) -> list[dict[str, Any]]:
 def test_expected_origin_and_rp_id_come_from_the_host() -> None:
     import dataclasses
 
-    from app.config import get_settings
+    from app.core.config import get_settings
     from app.identity.passkeys.ceremony import NotOnAName, expected_origin, origin_for, rp_id_for
 
     assert origin_for("acme.localhost", "http", 80) == "http://acme.localhost"
@@ -87,7 +87,7 @@ def test_expected_origin_and_rp_id_come_from_the_host() -> None:
 
 
 def test_public_port_wins_over_the_listening_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.config import get_settings
+    from app.core.config import get_settings
     from app.identity.passkeys.ceremony import expected_origin
 
     monkeypatch.setenv("PUBLIC_PORT", "80")
@@ -177,8 +177,8 @@ def _fake() -> dict[str, Any]:
 async def test_unknown_and_expired_challenges_are_refused(
     make_tenant: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from app.core.redis import get_redis
     from app.identity.passkeys import ceremony
-    from app.redis import get_redis
     from tenants.registry import tenant_by_slug
 
     tc = await make_tenant()

@@ -27,9 +27,9 @@ async def test_each_slot_is_enqueued_once_even_with_two_schedulers(
 
 
 async def test_prune_sessions_job_runs_in_each_tenant(make_tenant: Any, worker: Any) -> None:
+    from app.core.redis import get_redis, key
     from app.identity import sessions
     from app.identity.tasks import prune_sessions
-    from app.redis import get_redis, key
     from tenants.registry import tenant_by_slug
     from tests.conftest import eventually
 

@@ -13,7 +13,7 @@ from tests.support.identity import audit_actions, tenant_of
 
 
 def session_key(tenant: Any, cookie: str) -> str:
-    from app.redis import key
+    from app.core.redis import key
 
     return key(tenant.id, "session", hashlib.sha256(cookie.encode()).hexdigest())
 
@@ -53,7 +53,7 @@ async def test_a_live_session_is_replaced_not_reused_at_sign_in(make_tenant: Any
 
 
 async def test_redis_holds_no_usable_cookie(make_tenant: Any) -> None:
-    from app.redis import get_redis
+    from app.core.redis import get_redis
 
     tc = await make_tenant()
     cookie = tc.client.cookies.get("wisp_session")
@@ -81,8 +81,8 @@ async def test_sign_out_everywhere(make_tenant: Any, app: Any) -> None:
 
 
 async def test_idle_timeout_slides_and_expires(make_tenant: Any) -> None:
+    from app.core.redis import get_redis
     from app.identity.sessions import IDLE_TIMEOUT
-    from app.redis import get_redis
 
     tc = await make_tenant()
     redis = get_redis()
@@ -96,8 +96,8 @@ async def test_idle_timeout_slides_and_expires(make_tenant: Any) -> None:
 
 
 async def test_absolute_timeout_ends_even_a_busy_session(make_tenant: Any) -> None:
+    from app.core.redis import get_redis
     from app.identity.sessions import ABSOLUTE_TIMEOUT
-    from app.redis import get_redis
 
     tc = await make_tenant()
     redis = get_redis()

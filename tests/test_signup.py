@@ -8,7 +8,7 @@ from tests.conftest import PASSWORD, http, sign_up, tenant_client, unique_slug
 
 
 async def _count(sql: str, *args: Any) -> int:
-    from app.db import DB
+    from app.core.db import DB
 
     conn = await DB.get_new_connection()
     try:
@@ -162,7 +162,7 @@ async def test_failure_after_schema_creation_leaves_nothing(
     created: list[str] = []
 
     async def explode(_data: Any, _hash: str) -> Any:
-        from app.db import DB
+        from app.core.db import DB
 
         connection = DB.current_transaction.get().connection
         created.append(await connection.fetchval("SELECT current_schema()"))

@@ -229,7 +229,7 @@ async def test_status_replay_with_idempotency_key_changes_nothing(make_tenant: A
 
 async def test_suspend_and_resume_for_other_code_join_an_open_scope(make_tenant: Any) -> None:
     """Billing calls these from its jobs: they join the job's scope and can be lenient."""
-    from app.audit import SYSTEM
+    from app.core.audit import SYSTEM
     from app.subscribers import status as st
     from tenants.scope import tenant_scope
 

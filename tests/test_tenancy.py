@@ -21,7 +21,7 @@ async def test_query_outside_scope_fails_loudly(app: Any) -> None:
 
 
 async def test_scope_sets_search_path_for_its_transaction_only(two_tenants: Any) -> None:
-    from app.db import DB
+    from app.core.db import DB
     from app.identity.tables import StaffUser
     from tenants.registry import tenant_by_slug
     from tenants.scope import tenant_scope
@@ -93,7 +93,7 @@ async def test_interleaved_concurrent_requests_see_only_their_tenant(make_tenant
 
 
 async def test_job_sees_only_its_tenant(two_tenants: Any, worker: Any) -> None:
-    from app.redis import get_redis
+    from app.core.redis import get_redis
     from tenants.registry import tenant_by_slug
     from tests.support.actors import report_staff
 
@@ -177,9 +177,9 @@ async def test_verified_custom_domain_resolves_to_its_tenant(make_tenant: Any, a
 async def test_idempotency_key_replays_once_and_refuses_a_different_request(
     make_tenant: Any,
 ) -> None:
-    from app import audit
-    from app.audit import SYSTEM, AuditEvent
-    from app.idempotency import IdempotencyKey, KeyReused
+    from app.core import audit
+    from app.core.audit import SYSTEM, AuditEvent
+    from app.core.idempotency import IdempotencyKey, KeyReused
     from tenants.registry import tenant_by_slug
     from tenants.scope import tenant_scope
 

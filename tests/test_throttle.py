@@ -28,8 +28,8 @@ async def login(tc: Any, email: str, password: str) -> httpx.Response:
 
 async def rewind(tc: Any, email: str | None = None, seconds: float = 10_000) -> None:
     """Move the last failure into the past, as if the back-off had been waited out."""
+    from app.core.redis import get_redis
     from app.identity import throttle
-    from app.redis import get_redis
 
     tenant = await tenant_of(tc)
     redis = get_redis()
@@ -69,8 +69,8 @@ async def test_account_backs_off_before_the_password_is_checked(make_tenant: Any
 
 
 async def test_back_off_is_capped_at_fifteen_minutes(make_tenant: Any) -> None:
+    from app.core.redis import get_redis
     from app.identity import throttle
-    from app.redis import get_redis
 
     tc = await make_tenant()
     tenant = await tenant_of(tc)

@@ -124,8 +124,8 @@ async def test_last_used_is_kept_and_written_at_most_once_a_minute(
 ) -> None:
     import datetime as dt
 
+    from app.core.redis import get_redis, key
     from app.identity.tables import ApiToken
-    from app.redis import get_redis, key
     from tenants.scope import tenant_scope
 
     tc = await make_tenant()

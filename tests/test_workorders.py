@@ -572,7 +572,7 @@ async def test_no_sequence_of_calls_leaves_a_subscriber_active_without_an_authen
 
 
 async def test_done_means_tier_2_sold_installed_activated_and_audited(make_tenant: Any) -> None:
-    from app.audit import AuditEvent
+    from app.core.audit import AuditEvent
     from tenants.scope import tenant_scope
 
     manager = await make_tenant()
@@ -657,7 +657,7 @@ WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 64
 async def test_photos_are_checked_stored_per_tenant_and_served_to_staff(
     two_tenants: Any,
 ) -> None:
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     tc, other = two_tenants
     plan = await make_plan(tc)

@@ -16,9 +16,9 @@ from typing import Any, ParamSpec, TypeVar
 import dramatiq
 
 import workers.broker  # noqa: F401  (the broker must exist before any actor is declared)
-from app.db import DB, open_pool
-from app.i18n import use_language
-from app.logs import tenant_var
+from app.core.db import DB, open_pool
+from app.core.i18n import use_language
+from app.core.logs import tenant_var
 from tenants.registry import tenant_by_id
 from tenants.scope import Scope, tenant_scope
 

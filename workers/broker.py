@@ -6,7 +6,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO
 
-from app.config import get_settings
+from app.core.config import get_settings
 from workers.middleware import TenantMiddleware
 
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from app.redis import get_redis
+from app.core.redis import get_redis
 from tenants.registry import all_tenants
 
 log = logging.getLogger(__name__)

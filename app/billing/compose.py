@@ -13,7 +13,7 @@ from babel.dates import format_date
 
 from app.billing import money
 from app.billing.periods import Period, full_period_days
-from app.i18n import _, use_language
+from app.core.i18n import _, use_language
 
 
 @functools.lru_cache(maxsize=4096)

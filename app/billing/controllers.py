@@ -9,7 +9,6 @@ from typing import Any
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import Parameter
 
-from app.audit import Actor
 from app.billing import invoices, payments, reports, runs, settings_actions
 from app.billing.exemptions import exempt
 from app.billing.schemas import (
@@ -27,9 +26,10 @@ from app.billing.schemas import (
     SettingsPatch,
     VoidIn,
 )
-from app.i18n import _
-from app.idempotency import IdempotencyKey
-from app.problems import Invalid
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Invalid
 from app.web.deps import on_tenant_host
 from tenants.registry import TenantRef
 

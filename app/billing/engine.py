@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from app import audit
-from app.audit import Actor
 from app.billing import compose, issuing, settings, trueup
 from app.billing.allocation import allocate
 from app.billing.numbering import format_number
 from app.billing.periods import Period, local_date, periods_starting_by
 from app.billing.status import OVERDUE_SQL, reactivate_if_clear, suspend_for_non_payment
-from app.i18n import _
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from app import audit
-from app.audit import Actor
 from app.billing.payments import access_subscriber
+from app.core import audit
+from app.core.audit import Actor
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -11,15 +11,15 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from app import audit
-from app.audit import Actor
 from app.billing import money, settings
 from app.billing.numbering import format_number, next_number
 from app.billing.periods import local_today
 from app.billing.schemas import InvoiceLineOut, InvoiceOut
 from app.billing.status import reactivate_if_clear
-from app.i18n import _
-from app.problems import Conflict, Invalid, NotFound
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.problems import Conflict, Invalid, NotFound
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope
 

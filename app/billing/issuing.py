@@ -12,8 +12,8 @@ from typing import Any
 
 from app.billing import compose, settings
 from app.billing.numbering import format_number
-from app.i18n import _
-from app.problems import Conflict
+from app.core.i18n import _
+from app.core.problems import Conflict
 from tenants.registry import TenantRef
 
 

@@ -6,11 +6,11 @@ import datetime as dt
 import uuid
 import zoneinfo
 
-from app import mail
-from app.audit import SYSTEM
 from app.billing import runs, settings
-from app.config import get_settings
-from app.i18n import _, use_language
+from app.core import mail
+from app.core.audit import SYSTEM
+from app.core.config import get_settings
+from app.core.i18n import _, use_language
 from workers.actors import Scope, tenant_actor
 
 

@@ -8,16 +8,16 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from app import audit
-from app.audit import Actor
 from app.billing import money, settings
 from app.billing.allocation import allocate
 from app.billing.periods import local_today
 from app.billing.schemas import AllocationOut, PaymentIn, PaymentOut
 from app.billing.status import reactivate_if_clear
-from app.i18n import _
-from app.idempotency import IdempotencyKey
-from app.problems import Conflict, Invalid, NotFound
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Conflict, Invalid, NotFound
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope
 

@@ -32,8 +32,8 @@ from markupsafe import Markup
 
 from app.billing import money, settings
 from app.billing.tables import Invoice, InvoiceLine
-from app.i18n import LANGUAGES, _, use_language
-from app.problems import NotFound
+from app.core.i18n import LANGUAGES, _, use_language
+from app.core.problems import NotFound
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope
 

@@ -15,9 +15,9 @@ from litestar import Controller, Response, get
 from app.billing import money
 from app.billing.invoices import invoice_out
 from app.billing.schemas import InvoiceOut
-from app.i18n import _
+from app.core.i18n import _
+from app.core.problems import NotFound
 from app.identity.sessions import Principal
-from app.problems import NotFound
 from app.web.deps import on_tenant_host
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope

@@ -6,14 +6,14 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from app.audit import Actor
 from app.billing import engine
 from app.billing.periods import local_today
 from app.billing.schemas import RunOut
-from app.config import get_settings
-from app.i18n import _
-from app.problems import Invalid, NotFound
-from app.timeutil import iso
+from app.core.audit import Actor
+from app.core.config import get_settings
+from app.core.i18n import _
+from app.core.problems import Invalid, NotFound
+from app.core.timeutil import iso
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -10,13 +10,13 @@ from typing import Any
 import msgspec
 from babel.numbers import list_currencies
 
-from app import audit
-from app.audit import Actor
 from app.billing import settings
 from app.billing.periods import ANNIVERSARY, FIXED_DAY
 from app.billing.schemas import SettingsOut, SettingsPatch
-from app.i18n import _
-from app.problems import Invalid
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.problems import Invalid
 from app.web import hosts
 from tenants.registry import Tenant, TenantRef, tenant_by_id
 from tenants.scope import tenant_scope

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from app.audit import Actor
+from app.core.audit import Actor
 from app.subscribers import status as subscriber_status
 from tenants.scope import current_scope
 

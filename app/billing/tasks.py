@@ -12,11 +12,11 @@ import logging
 import secrets
 import uuid
 
-from app import audit, mail
 from app.billing import pdf
-from app.i18n import _, use_language
-from app.problems import NotFound
-from app.redis import get_redis, key
+from app.core import audit, mail
+from app.core.i18n import _, use_language
+from app.core.problems import NotFound
+from app.core.redis import get_redis, key
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 from workers.actors import Scope, tenant_actor

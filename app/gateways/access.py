@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from app.core.i18n import _
+from app.core.problems import NotFound
 from app.gateways.tables import Gateway
-from app.i18n import _
 from app.plans.access import parse_id
-from app.problems import NotFound
 from tenants.scope import current_scope
 
 # The site a subscriber is behind (its own, else its access point's).

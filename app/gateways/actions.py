@@ -15,8 +15,12 @@ from typing import Any
 
 import msgspec
 
-from app import audit
-from app.audit import Actor
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Invalid, NotFound
+from app.core.timeutil import iso, now
 from app.gateways import wakeups
 from app.gateways.access import access_gateway, site_ids, sites_by_gateway
 from app.gateways.credentials import TOKEN_LIFETIME, new_enrollment_token
@@ -31,11 +35,7 @@ from app.gateways.schemas import (
     SampleOut,
 )
 from app.gateways.tables import Gateway, GatewayEnrollmentToken, GatewaySite
-from app.i18n import _
-from app.idempotency import IdempotencyKey
 from app.network.access import access_site
-from app.problems import Invalid, NotFound
-from app.timeutil import iso, now
 from tenants.registry import TenantRef
 from tenants.scope import Scope, current_scope, tenant_scope
 

@@ -17,19 +17,19 @@ from typing import Any
 
 import msgspec
 
-from app import audit
-from app.audit import Actor
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Conflict, Invalid, NotFound
+from app.core.timeutil import iso, now
 from app.gateways import wakeups
 from app.gateways.access import SUBSCRIBER_SITE, serving_gateways
 from app.gateways.credentials import GatewayCredential, verify
 from app.gateways.schemas import CommandOut, LinkTestIn, LinkTestOut, LinkTestResult
 from app.gateways.tables import GatewayCommand
-from app.i18n import _
-from app.idempotency import IdempotencyKey
 from app.plans.access import parse_id
-from app.problems import Conflict, Invalid, NotFound
 from app.subscribers.access import access_subscriber
-from app.timeutil import iso, now
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope
 

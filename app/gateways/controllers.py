@@ -9,7 +9,10 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import Parameter
 
-from app.audit import Actor
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Invalid
 from app.gateways import actions, commands, portal, sync
 from app.gateways.schemas import (
     EnforcementOut,
@@ -24,9 +27,6 @@ from app.gateways.schemas import (
     LinkTestPage,
     SamplePage,
 )
-from app.i18n import _
-from app.idempotency import IdempotencyKey
-from app.problems import Invalid
 from app.web.deps import on_tenant_host
 from tenants.registry import TenantRef
 

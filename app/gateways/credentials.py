@@ -20,13 +20,13 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 
-from app import audit
-from app.audit import Actor
-from app.db import DB
-from app.i18n import _
-from app.logs import request_id_var
-from app.problems import Forbidden, Unauthorized
-from app.timeutil import now
+from app.core import audit
+from app.core.audit import Actor
+from app.core.db import DB
+from app.core.i18n import _
+from app.core.logs import request_id_var
+from app.core.problems import Forbidden, Unauthorized
+from app.core.timeutil import now
 from tenants.registry import TenantRef
 from tenants.scope import current_scope
 

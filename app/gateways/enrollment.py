@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app import audit
+from app.core import audit
+from app.core.i18n import _
+from app.core.problems import Forbidden, Unauthorized
+from app.core.timeutil import iso, now
 from app.gateways.actions import waker
 from app.gateways.credentials import (
     ROTATION_OVERLAP,
@@ -24,9 +27,6 @@ from app.gateways.credentials import (
 )
 from app.gateways.registry import GatewaySecretLookup, GatewayTokenLookup
 from app.gateways.schemas import EnrollIn, EnrollOut, RotateOut
-from app.i18n import _
-from app.problems import Forbidden, Unauthorized
-from app.timeutil import iso, now
 from tenants.registry import TenantRef, tenant_by_id
 from tenants.scope import current_scope, tenant_scope
 

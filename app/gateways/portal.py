@@ -13,12 +13,12 @@ from typing import Any
 
 from litestar import Response
 
+from app.core.i18n import LANGUAGES, _, lazy, use_language
+from app.core.problems import Invalid, NotFound
 from app.gateways.access import serves, site_ids
 from app.gateways.credentials import GatewayCredential, verify
 from app.gateways.schemas import PortalDecision
 from app.gateways.sync import PAGES, portal_info
-from app.i18n import LANGUAGES, _, lazy, use_language
-from app.problems import Invalid, NotFound
 from app.subscribers.mac import normalise_mac
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope

@@ -19,7 +19,10 @@ from typing import Any
 
 import msgspec
 
-from app.config import get_settings
+from app.core.config import get_settings
+from app.core.i18n import _
+from app.core.problems import Invalid
+from app.core.timeutil import now
 from app.gateways.access import SUBSCRIBER_SITE, serving_gateways, site_ids
 from app.gateways.actions import failures_of
 from app.gateways.commands import commands_for
@@ -34,11 +37,8 @@ from app.gateways.schemas import (
 )
 from app.gateways.tables import GatewayAck
 from app.gateways.wakeups import hub, until_disconnect
-from app.i18n import _
-from app.problems import Invalid
 from app.subscribers.access import access_subscriber
 from app.subscribers.mac import normalise_mac
-from app.timeutil import now
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope
 

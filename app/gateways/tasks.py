@@ -13,14 +13,14 @@ import datetime as dt
 import logging
 import uuid
 
-from app import audit, mail
-from app.audit import SYSTEM
-from app.config import get_settings
+from app.core import audit, mail
+from app.core.audit import SYSTEM
+from app.core.config import get_settings
+from app.core.i18n import _, use_language
+from app.core.redis import get_redis, key
+from app.core.timeutil import iso, now
 from app.gateways.tables import Gateway
-from app.i18n import _, use_language
 from app.identity.tables import StaffUser
-from app.redis import get_redis, key
-from app.timeutil import iso, now
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 from workers.actors import Scope, tenant_actor

@@ -17,13 +17,13 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+from app.core.i18n import _
+from app.core.problems import Invalid
+from app.core.timeutil import now
 from app.gateways.credentials import GatewayCredential, verify
 from app.gateways.schemas import SampleIn, TelemetryIn, TelemetryOut, UsageIn
-from app.i18n import _
 from app.plans.access import parse_id
-from app.problems import Invalid
 from app.subscribers.mac import normalise_mac
-from app.timeutil import now
 from tenants.scope import current_scope, tenant_scope
 
 MAX_SAMPLES = 1000

@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from app.redis import get_redis, key
+from app.core.redis import get_redis, key
 
 log = logging.getLogger(__name__)
 

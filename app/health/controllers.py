@@ -7,10 +7,10 @@ from typing import Any
 
 from litestar import Response, get
 
-from app.db import DB
-from app.i18n import _
-from app.problems import problem
-from app.redis import get_redis
+from app.core.db import DB
+from app.core.i18n import _
+from app.core.problems import problem
+from app.core.redis import get_redis
 
 
 @get("/health", summary="Liveness", tags=["platform"])

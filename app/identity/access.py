@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from app.i18n import _
+from app.core.i18n import _
+from app.core.problems import NotFound
 from app.identity.tables import StaffUser
-from app.problems import NotFound
 
 Lock = Literal["UPDATE", "SHARE"]
 

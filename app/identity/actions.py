@@ -6,9 +6,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from app import audit
-from app.audit import Actor
-from app.i18n import _
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.problems import Invalid, Unauthorized
 from app.identity import sessions, throttle
 from app.identity.access import access_staff, normalise_email, staff_by_email
 from app.identity.passwords import (
@@ -19,7 +20,6 @@ from app.identity.passwords import (
 )
 from app.identity.sessions import Principal
 from app.identity.tables import StaffUser
-from app.problems import Invalid, Unauthorized
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

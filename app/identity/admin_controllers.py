@@ -8,8 +8,8 @@ from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from app.audit import Actor
-from app.idempotency import IdempotencyKey
+from app.core.audit import Actor
+from app.core.idempotency import IdempotencyKey
 from app.identity import api_tokens, audit_log
 from app.identity.schemas import ApiTokenCreated, ApiTokenIn, ApiTokenList, AuditPage
 from app.web.deps import on_tenant_host, with_session

@@ -15,13 +15,13 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 
-from app import audit
-from app.audit import AuditEvent
-from app.i18n import _
+from app.core import audit
+from app.core.audit import AuditEvent
+from app.core.i18n import _
+from app.core.problems import Invalid
+from app.core.redis import get_redis, key
+from app.core.timeutil import iso
 from app.identity.schemas import AuditEventOut
-from app.problems import Invalid
-from app.redis import get_redis, key
-from app.timeutil import iso
 from app.web.deps import actor_of
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope

@@ -6,10 +6,11 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from app.audit import Actor
-from app.config import get_settings
-from app.i18n import current_language
-from app.idempotency import IdempotencyKey
+from app.core.audit import Actor
+from app.core.config import get_settings
+from app.core.i18n import current_language
+from app.core.idempotency import IdempotencyKey
+from app.core.timeutil import iso
 from app.identity import actions, invitations, management, recovery
 from app.identity.schemas import (
     AcceptInvitationIn,
@@ -28,7 +29,6 @@ from app.identity.schemas import (
     TenantOut,
 )
 from app.identity.sessions import Principal
-from app.timeutil import iso
 from app.web.deps import on_tenant_host, with_session
 from app.web.middleware import session_cookie
 from tenants.registry import TenantRef

@@ -9,10 +9,12 @@ from typing import Any
 import msgspec
 from email_validator import EmailNotValidError, validate_email
 
-from app import audit
-from app.audit import Actor
-from app.i18n import _
-from app.idempotency import IdempotencyKey
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Conflict, Invalid, NotFound
+from app.core.timeutil import iso, now
 from app.identity import throttle
 from app.identity.access import access_staff, normalise_email, staff_by_email
 from app.identity.actions import add_staff
@@ -21,8 +23,6 @@ from app.identity.passwords import hash_password_async, password_problem
 from app.identity.schemas import AcceptInvitationIn, InvitationIn, InvitationOut
 from app.identity.tables import StaffInvitation
 from app.identity.tokens import matches, plausible, token_hash
-from app.problems import Conflict, Invalid, NotFound
-from app.timeutil import iso, now
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app import audit
-from app.audit import Actor
-from app.i18n import _
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.problems import Conflict, Invalid
 from app.identity import sessions
 from app.identity.access import access_staff
 from app.identity.roles import Role
 from app.identity.schemas import StaffPatchIn
 from app.identity.tables import StaffUser
-from app.problems import Conflict, Invalid
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

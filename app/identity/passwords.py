@@ -10,7 +10,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from app.i18n import _
+from app.core.i18n import _
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 

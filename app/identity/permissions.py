@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from app.i18n import _
+from app.core.i18n import _
+from app.core.problems import Forbidden, Unauthorized
 from app.identity.roles import Role
 from app.identity.sessions import Principal
-from app.problems import Forbidden, Unauthorized
 
 ANYONE = "anyone"
 SUBSCRIBER = "subscriber"

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import hashlib
 
-from app import audit
-from app.audit import Actor
-from app.i18n import _
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.problems import Invalid
+from app.core.redis import get_redis, key
+from app.core.timeutil import now
 from app.identity import sessions, throttle
 from app.identity.access import access_staff
 from app.identity.passwords import hash_password_async, password_problem
 from app.identity.tables import PasswordReset, StaffUser
 from app.identity.tokens import matches, plausible, token_hash
-from app.problems import Invalid
-from app.redis import get_redis, key
-from app.timeutil import now
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from app.i18n import lazy
+from app.core.i18n import lazy
 
 
 class Role(StrEnum):

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 
-from app.redis import get_redis, key
+from app.core.redis import get_redis, key
 from tenants.registry import TenantRef
 
 COOKIE = "wisp_session"

@@ -10,16 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from app import audit, mail
-from app.audit import Actor
-from app.config import get_settings
-from app.i18n import _, use_language
+from app.core import audit, mail
+from app.core.audit import Actor
+from app.core.config import get_settings
+from app.core.i18n import _, use_language
+from app.core.timeutil import now
 from app.identity import sessions
 from app.identity.access import staff_by_email
 from app.identity.roles import ROLE_LABELS, Role
 from app.identity.tables import PasswordReset, StaffInvitation, StaffUser
 from app.identity.tokens import new_token
-from app.timeutil import now
 from workers.actors import Scope, tenant_actor
 
 RESET_TTL = dt.timedelta(hours=1)

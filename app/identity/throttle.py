@@ -26,9 +26,9 @@ from __future__ import annotations
 import hashlib
 import math
 
-from app.i18n import _
-from app.problems import TooManyRequests
-from app.redis import get_redis, key
+from app.core.i18n import _
+from app.core.problems import TooManyRequests
+from app.core.redis import get_redis, key
 from tenants.registry import TenantRef
 
 ACCOUNT_FREE = 5

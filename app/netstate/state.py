@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.redis import get_redis, key
-from app.timeutil import now
+from app.core.redis import get_redis, key
+from app.core.timeutil import now
 from tenants.scope import Scope, current_scope
 
 log = logging.getLogger(__name__)

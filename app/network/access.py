@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.i18n import _
+from app.core.i18n import _
+from app.core.problems import NotFound
 from app.network.tables import AccessPoint, Site
 from app.plans.access import parse_id
-from app.problems import NotFound
 
 
 async def access_site(site_id: object) -> dict[str, Any]:

@@ -9,10 +9,12 @@ from typing import Any
 import msgspec
 from piccolo.columns.combination import WhereRaw
 
-from app import audit
-from app.audit import Actor
-from app.i18n import _
-from app.idempotency import IdempotencyKey
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Conflict, Invalid, NotFound
+from app.core.timeutil import iso, now
 from app.network.access import access_access_point, access_site
 from app.network.schemas import (
     AccessPointIn,
@@ -23,9 +25,7 @@ from app.network.schemas import (
     SitePatch,
 )
 from app.network.tables import AccessPoint, Site
-from app.problems import Conflict, Invalid, NotFound
 from app.subscribers.tables import Subscriber
-from app.timeutil import iso, now
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.i18n import _
+from app.core.i18n import _
+from app.core.problems import NotFound
 from app.plans.tables import RatePlan
-from app.problems import NotFound
 
 
 def parse_id(value: object) -> uuid.UUID | None:

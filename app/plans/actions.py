@@ -9,17 +9,18 @@ from typing import Any
 import msgspec
 from piccolo.columns.combination import WhereRaw
 
-from app import audit, netstate
-from app.audit import Actor
-from app.i18n import _
-from app.idempotency import IdempotencyKey
+from app import netstate
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Conflict, Invalid
+from app.core.timeutil import iso, now
 from app.plans.access import access_plan
 from app.plans.money import amount_str, parse_amount, parse_percent
 from app.plans.schemas import PlanIn, PlanOut, PlanPatch
 from app.plans.tables import RatePlan
-from app.problems import Conflict, Invalid
 from app.subscribers.tables import PlanChange, Subscriber
-from app.timeutil import iso, now
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

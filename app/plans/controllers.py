@@ -4,8 +4,8 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, patch, post
 
-from app.audit import Actor
-from app.idempotency import IdempotencyKey
+from app.core.audit import Actor
+from app.core.idempotency import IdempotencyKey
 from app.plans import actions
 from app.plans.schemas import PlanIn, PlanOut, PlanPage, PlanPatch
 from app.web.deps import on_tenant_host

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from app.i18n import _
+from app.core.i18n import _
 
 _AMOUNT = re.compile(r"^\d{1,8}(\.\d{1,4})?$")
 _CENT = Decimal("0.01")

@@ -12,8 +12,8 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.datastructures import State
 
-from app.i18n import LANGUAGES, _, current_language
-from app.problems import NotFound, Problem
+from app.core.i18n import LANGUAGES, _, current_language
+from app.core.problems import NotFound, Problem
 from app.pwa import shell
 from app.pwa.icons import icon_png
 from app.pwa.manifest import app_initials, manifest, theme_colour

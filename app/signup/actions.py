@@ -8,15 +8,15 @@ import uuid
 
 import asyncpg
 
-from app import audit
-from app.audit import Actor
-from app.config import get_settings
-from app.db import DB
-from app.i18n import _
+from app.core import audit
+from app.core.audit import Actor
+from app.core.config import get_settings
+from app.core.db import DB
+from app.core.i18n import _
+from app.core.problems import Conflict, Invalid
 from app.identity.actions import add_staff
 from app.identity.passwords import hash_password_async
 from app.identity.roles import Role
-from app.problems import Conflict, Invalid
 from app.signup import validation
 from app.signup.schemas import SignupIn, SignupOut
 from tenants.provision import create_schema

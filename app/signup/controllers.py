@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from litestar import Controller, post
 
-from app.audit import Actor
+from app.core.audit import Actor
 from app.signup import actions
 from app.signup.schemas import SignupIn, SignupOut
 from app.web.deps import on_base_host

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app import mail
-from app.config import get_settings
-from app.i18n import _, use_language
+from app.core import mail
+from app.core.config import get_settings
+from app.core.i18n import _, use_language
 from app.identity.access import access_staff
 from workers.actors import Scope, tenant_actor
 

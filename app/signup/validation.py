@@ -9,7 +9,7 @@ from pathlib import Path
 from babel.numbers import list_currencies
 from email_validator import EmailNotValidError, validate_email
 
-from app.i18n import LANGUAGES, _
+from app.core.i18n import LANGUAGES, _
 from app.identity.passwords import password_problem
 from app.signup.schemas import SignupIn
 

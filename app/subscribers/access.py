@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.i18n import _
+from app.core.i18n import _
+from app.core.problems import NotFound
 from app.plans.access import parse_id
-from app.problems import NotFound
 from app.subscribers.tables import Subscriber
 
 

@@ -13,14 +13,15 @@ import asyncpg
 import msgspec
 from email_validator import EmailNotValidError, validate_email
 
-from app import audit
-from app.audit import Actor
-from app.i18n import LANGUAGES, _
-from app.idempotency import IdempotencyKey
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import LANGUAGES, _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Conflict, Invalid, NotFound
+from app.core.timeutil import iso, now
 from app.network.access import access_site
 from app.network.actions import clean_coordinates
 from app.plans.access import access_plan
-from app.problems import Conflict, Invalid, NotFound
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber, normalise_email
 from app.subscribers.schemas import (
@@ -34,7 +35,6 @@ from app.subscribers.schemas import (
 )
 from app.subscribers.tables import Subscriber, SubscriberAccount, SubscriberStatusChange
 from app.subscribers.timing import parse_occurred_at
-from app.timeutil import iso, now
 from tenants.registry import TenantRef
 from tenants.scope import Scope, tenant_scope
 

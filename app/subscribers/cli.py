@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from app.audit import Actor
-from app.problems import Invalid
+from app.core.audit import Actor
+from app.core.problems import Invalid
 from app.subscribers.importer import ImportRejected, RowError, run_import
 from tenants.registry import tenant_by_slug
 

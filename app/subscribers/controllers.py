@@ -5,10 +5,10 @@ from typing import Any
 from litestar import Controller, Request, get, patch, post
 from litestar.params import Parameter
 
-from app.audit import Actor
-from app.i18n import _
-from app.idempotency import IdempotencyKey
-from app.problems import Invalid
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Invalid
 from app.subscribers import actions, importer, plan_changes, queries
 from app.subscribers.importer import ImportReport
 from app.subscribers.schemas import (

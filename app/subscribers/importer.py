@@ -18,19 +18,19 @@ from typing import Any
 
 import msgspec
 
-from app import audit
-from app.audit import Actor
-from app.i18n import _
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.problems import Invalid, Problem
+from app.core.timeutil import now
 from app.network.tables import Site
 from app.plans.tables import RatePlan
-from app.problems import Invalid, Problem
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber, normalise_email
 from app.subscribers.actions import clean_subscriber, insert_subscriber, invite_after_commit
 from app.subscribers.mac import normalise_mac
 from app.subscribers.tables import Subscriber
 from app.subscribers.timing import local_date
-from app.timeutil import now
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.i18n import _
+from app.core.i18n import _
 
 _HEX12 = re.compile(r"^[0-9a-f]{12}$")
 _FORMS = (

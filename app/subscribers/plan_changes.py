@@ -13,18 +13,18 @@ from typing import Any
 
 import msgspec
 
-from app import audit
-from app.audit import SYSTEM, Actor
-from app.i18n import _
-from app.idempotency import IdempotencyKey
-from app.problems import Conflict, Invalid
+from app.core import audit
+from app.core.audit import SYSTEM, Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Conflict, Invalid
+from app.core.timeutil import iso, now
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber
 from app.subscribers.actions import plan_for_new_subscriber
 from app.subscribers.schemas import PlanChangeIn, PlanChangeOut
 from app.subscribers.tables import PlanChange, Subscriber
 from app.subscribers.timing import local_date, parse_date
-from app.timeutil import iso, now
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

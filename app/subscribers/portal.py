@@ -12,9 +12,11 @@ from typing import Any
 
 import msgspec
 
-from app import audit
-from app.audit import Actor
-from app.i18n import _
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.problems import Invalid, Unauthorized
+from app.core.timeutil import now
 from app.identity import sessions, throttle
 from app.identity.passwords import (
     hash_password_async,
@@ -26,11 +28,9 @@ from app.identity.sessions import Principal
 from app.identity.tokens import matches, plausible, token_hash
 from app.plans.access import access_plan
 from app.plans.money import amount_str
-from app.problems import Invalid, Unauthorized
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber, normalise_email
 from app.subscribers.tables import Subscriber, SubscriberAccount
-from app.timeutil import now
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, Response, get, post
 
-from app.audit import Actor
-from app.config import get_settings
+from app.core.audit import Actor
+from app.core.config import get_settings
 from app.identity.sessions import Principal
 from app.subscribers import portal
 from app.subscribers.portal import PortalMeOut

@@ -7,16 +7,16 @@ import json
 import uuid
 from typing import Any
 
-from app.i18n import _
+from app.core.i18n import _
+from app.core.problems import Invalid
+from app.core.timeutil import iso
 from app.plans.access import parse_id
-from app.problems import Invalid
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber
 from app.subscribers.actions import subscriber_out
 from app.subscribers.mac import mac_fragment
 from app.subscribers.schemas import StatusChangeOut, SubscriberOut
 from app.subscribers.tables import SubscriberStatusChange
-from app.timeutil import iso
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -13,16 +13,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from app import audit, netstate
-from app.audit import Actor
-from app.i18n import _
+from app import netstate
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.problems import Conflict, Invalid
+from app.core.timeutil import now
 from app.identity import sessions
 from app.plans.access import access_plan
-from app.problems import Conflict, Invalid
 from app.subscribers.access import access_subscriber
 from app.subscribers.tables import Subscriber, SubscriberStatusChange
 from app.subscribers.timing import local_date
-from app.timeutil import now
 from tenants.registry import TenantRef
 from tenants.scope import Scope, current_scope, in_scope, tenant_scope
 

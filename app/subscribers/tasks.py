@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app import audit, mail
-from app.audit import SYSTEM
-from app.config import get_settings
-from app.i18n import _, use_language
+from app.core import audit, mail
+from app.core.audit import SYSTEM
+from app.core.config import get_settings
+from app.core.i18n import _, use_language
+from app.core.timeutil import now
 from app.identity.tokens import new_token
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber
 from app.subscribers.plan_changes import apply_due
 from app.subscribers.tables import SubscriberAccount
-from app.timeutil import now
 from workers.actors import Scope, tenant_actor
 
 INVITATION_LIFETIME = dt.timedelta(hours=72)

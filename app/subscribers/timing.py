@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-from app.i18n import _
-from app.problems import Invalid
-from app.timeutil import now
+from app.core.i18n import _
+from app.core.problems import Invalid
+from app.core.timeutil import now
 from tenants.registry import TenantRef
 
 CLOCK_SKEW = dt.timedelta(minutes=5)

@@ -16,8 +16,11 @@ from app.billing.controllers import (
     PaymentController,
 )
 from app.billing.portal import PortalBillingController
-from app.config import get_settings
-from app.db import close_pool, open_pool
+from app.core.config import get_settings
+from app.core.db import close_pool, open_pool
+from app.core.logs import configure_logging
+from app.core.problems import EXCEPTION_HANDLERS
+from app.core.redis import close_redis
 from app.gateways.controllers import (
     GatewayController,
     SubscriberNetworkController,
@@ -30,12 +33,9 @@ from app.identity.admin_controllers import ApiTokenController, AuditLogControlle
 from app.identity.controllers import AuthController, StaffController
 from app.identity.passkeys.controllers import PasskeyController
 from app.identity.permissions import authorize
-from app.logs import configure_logging
 from app.network.controllers import AccessPointController, SiteController
 from app.plans.controllers import RatePlanController
-from app.problems import EXCEPTION_HANDLERS
 from app.pwa.controllers import HANDLERS as PWA_HANDLERS
-from app.redis import close_redis
 from app.signup.controllers import SignupController
 from app.subscribers.controllers import SubscriberController
 from app.subscribers.portal_controllers import PortalController

@@ -8,11 +8,11 @@ from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 
-from app.audit import Actor
-from app.i18n import _
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.logs import request_id_var
+from app.core.problems import Forbidden, NotFound, Unauthorized
 from app.identity.sessions import Principal
-from app.logs import request_id_var
-from app.problems import Forbidden, NotFound, Unauthorized
 from app.web.hosts import BaseHost
 from tenants.registry import TenantRef
 

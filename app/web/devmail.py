@@ -7,9 +7,9 @@ from pathlib import Path
 
 from litestar import MediaType, get
 
-from app.config import get_settings
+from app.core.config import get_settings
+from app.core.problems import NotFound
 from app.devmail import list_mails, read_mail
-from app.problems import NotFound
 
 
 def _dir() -> Path:

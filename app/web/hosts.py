@@ -6,7 +6,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from app.config import get_settings
+from app.core.config import get_settings
 from tenants.registry import TenantRef, tenant_by_domain, tenant_by_slug
 
 _HOST_RE = re.compile(r"^[a-z0-9.-]{1,253}$")

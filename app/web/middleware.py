@@ -18,10 +18,10 @@ from litestar.enums import ScopeType
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from app.i18n import _, negotiate, set_language
+from app.core.i18n import _, negotiate, set_language
+from app.core.logs import request_id_var, tenant_var
+from app.core.problems import PROBLEM_JSON
 from app.identity import api_tokens, sessions
-from app.logs import request_id_var, tenant_var
-from app.problems import PROBLEM_JSON
 from app.web import hosts
 from tenants.registry import TenantRef
 

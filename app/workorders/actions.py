@@ -14,14 +14,14 @@ from typing import Any
 
 import msgspec
 
-from app.audit import Actor
-from app.i18n import _
-from app.idempotency import IdempotencyKey
-from app.problems import Conflict, Invalid, NotFound
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Conflict, Invalid, NotFound
+from app.core.timeutil import iso
 from app.subscribers import status as subscriber_status
 from app.subscribers.access import access_subscriber
 from app.subscribers.timing import parse_date, parse_occurred_at
-from app.timeutil import iso
 from app.workorders import machine
 from app.workorders.access import access_work_order
 from app.workorders.schemas import (

@@ -15,15 +15,15 @@ from typing import Any
 
 import msgspec
 
-from app import audit
-from app.audit import Actor
-from app.config import get_settings
-from app.i18n import _
-from app.idempotency import IdempotencyKey
+from app.core import audit
+from app.core.audit import Actor
+from app.core.config import get_settings
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Invalid, NotFound
+from app.core.timeutil import iso, now
 from app.plans.access import parse_id
-from app.problems import Invalid, NotFound
 from app.subscribers.timing import parse_occurred_at
-from app.timeutil import iso, now
 from app.workorders.access import access_work_order
 from app.workorders.schemas import NoteIn, NoteOut, PhotoOut
 from app.workorders.tables import WorkOrderNote, WorkOrderPhoto

@@ -6,10 +6,10 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
-from app.audit import Actor
-from app.i18n import _
-from app.idempotency import IdempotencyKey
-from app.problems import Invalid
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Invalid
 from app.web.deps import on_tenant_host
 from app.workorders import actions, attachments
 from app.workorders.schemas import (

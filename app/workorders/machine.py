@@ -17,18 +17,18 @@ from typing import Any
 
 import asyncpg
 
-from app import audit
-from app.audit import Actor
-from app.i18n import _
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.problems import Conflict, Invalid, NotFound
+from app.core.timeutil import now
 from app.identity.tables import StaffUser
 from app.network.access import access_access_point
 from app.plans.access import parse_id
-from app.problems import Conflict, Invalid, NotFound
 from app.subscribers import status as subscriber_status
 from app.subscribers.access import access_subscriber
 from app.subscribers.mac import normalise_mac
 from app.subscribers.tables import Subscriber
-from app.timeutil import now
 from app.workorders.tables import WorkOrder, WorkOrderTransition
 from tenants.registry import TenantRef
 

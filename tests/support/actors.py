@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from app.core.redis import get_redis
 from app.identity.tables import StaffUser
-from app.redis import get_redis
 from workers.actors import Scope, tenant_actor
 
 

@@ -107,7 +107,7 @@ async def active_subscriber(
 
 
 async def audit_actions(tc: TenantClient, object_id: str | None = None) -> list[str]:
-    from app.audit import AuditEvent
+    from app.core.audit import AuditEvent
     from tenants.scope import tenant_scope
 
     tenant = await tenant_ref(tc)

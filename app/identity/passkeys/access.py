@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.i18n import _
+from app.core.i18n import _
+from app.core.problems import NotFound
 from app.identity.passkeys.tables import StaffPasskey
-from app.problems import NotFound
 
 
 async def access_own_passkey(passkey_id: uuid.UUID | str, user_id: str) -> dict[str, Any]:

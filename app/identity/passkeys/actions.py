@@ -25,10 +25,12 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from app import audit
-from app.audit import Actor
-from app.i18n import _
-from app.idempotency import IdempotencyKey
+from app.core import audit
+from app.core.audit import Actor
+from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Conflict, Invalid, Unauthorized
+from app.core.timeutil import iso
 from app.identity import sessions, throttle
 from app.identity.access import access_staff
 from app.identity.actions import principal_for
@@ -38,8 +40,6 @@ from app.identity.passkeys.schemas import CredentialIn, PasskeyOut, Registration
 from app.identity.passkeys.tables import StaffPasskey
 from app.identity.sessions import Principal
 from app.identity.tables import StaffUser
-from app.problems import Conflict, Invalid, Unauthorized
-from app.timeutil import iso
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, parse_client_data_json
 
-from app.config import Settings, get_settings
-from app.i18n import _
-from app.problems import Invalid, Problem
-from app.redis import get_redis, key
+from app.core.config import Settings, get_settings
+from app.core.i18n import _
+from app.core.problems import Invalid, Problem
+from app.core.redis import get_redis, key
 from app.web.hosts import normalise
 from tenants.registry import TenantRef
 

@@ -4,9 +4,9 @@ from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, delete, get, patch, post
 
-from app.audit import Actor
-from app.config import get_settings
-from app.idempotency import IdempotencyKey
+from app.core.audit import Actor
+from app.core.config import get_settings
+from app.core.idempotency import IdempotencyKey
 from app.identity.controllers import me_out
 from app.identity.passkeys import actions
 from app.identity.passkeys.ceremony import rp_id_for

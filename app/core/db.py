@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from piccolo.engine.postgres import PostgresEngine
 
-from app.config import get_settings
+from app.core.config import get_settings
 
 NO_SCHEMA = "wisp_no_tenant"
 

@@ -6,7 +6,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from app.config import get_settings
+from app.core.config import get_settings
 
 _clients: dict[int, aioredis.Redis] = {}
 

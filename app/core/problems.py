@@ -12,7 +12,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from app.i18n import _
+from app.core.i18n import _
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from litestar.connection import ASGIConnection
 from piccolo.columns import JSONB, Integer, Timestamptz, Varchar
 from piccolo.table import Table
 
-from app.i18n import _
-from app.problems import Invalid, Problem
+from app.core.i18n import _
+from app.core.problems import Invalid, Problem
 
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 200

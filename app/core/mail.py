@@ -7,7 +7,7 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from app.config import get_settings
+from app.core.config import get_settings
 
 
 def build(
