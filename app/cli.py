@@ -277,8 +277,11 @@ def import_subscribers(file: Path, slug: str, dry_run: bool, invite: bool) -> No
 def run() -> None:
     """Start everything for development: services, migrations, demo tenant, web, worker and
     scheduler, until Ctrl-C."""
-    from app.devrun import run_all
-
+    try:
+        from devtools.run import run_all
+    except ImportError:  # the production image ships without the development tools
+        console.print("[red]`wisp run` needs a source checkout (devtools/); use `wisp web`.[/red]")
+        sys.exit(2)
     sys.exit(run_all())
 
 
@@ -286,7 +289,7 @@ def run() -> None:
 @click.option("--check", is_flag=True, help="Fail on untranslated or stale catalogs.")
 def i18n(check: bool) -> None:
     """Extract messages, update the catalogs in locales/ and compile them."""
-    from app import i18n_tools
+    from devtools import i18n as i18n_tools
 
     if check:
         problems = i18n_tools.check()

@@ -133,8 +133,8 @@ def _patch_app() -> None:
     import litestar.response.base as response_base
 
     import app.identity.sessions as sessions
-    import app.web.hosts as hosts
     import app.web.middleware as middleware
+    import tenants.hosts as hosts
 
     hosts.resolve = _timed_async("hosts.resolve (tenant)", hosts.resolve)  # type: ignore[assignment]
     sessions.load = _timed_async("sessions.load", sessions.load)  # type: ignore[assignment]

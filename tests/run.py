@@ -34,7 +34,7 @@ async def _recreate(url: str, name: str) -> None:
 
 def main() -> int:
     os.chdir(ROOT)
-    from app.devservices import ensure_services
+    from devtools.services import ensure_services
 
     # The tests run an SMTP server of their own in each test process, not the mail catcher.
     placeholder = "SMTP_HOST" not in os.environ
@@ -51,7 +51,7 @@ def main() -> int:
             return 1
         from rich.console import Console
 
-        from app.pwa_build import ensure_built
+        from devtools.pwa_build import ensure_built
 
         if os.environ.get("WISP_SKIP_PWA_BUILD") != "1":  # for back-end work while pwa/ is broken
             ensure_built(Console())

@@ -331,7 +331,7 @@ async def test_money_in_zero_and_three_decimal_currencies(make_tenant: Any) -> N
         assert (
             await tc.patch("/api/v1/billing/settings", json={"currency": currency})
         ).status_code == 200
-        from app.web import hosts
+        from tenants import hosts
 
         hosts.forget()
         tenant = await tenant_of(tc)
@@ -570,7 +570,7 @@ async def test_subscribers_see_their_own_invoices_and_balance(make_tenant: Any, 
 async def test_invoices_missed_by_the_announcement_are_swept_and_mailed_once(
     make_tenant: Any, inbox: Any, worker: Any
 ) -> None:
-    from app.billing.jobs import sweep_unsent_invoices
+    from app.billing.tasks import sweep_unsent_invoices
     from tests.conftest import eventually, require_weasyprint
 
     require_weasyprint()

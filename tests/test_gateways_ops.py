@@ -262,8 +262,12 @@ async def test_link_test_commands(two_tenants: Any) -> None:
 @pytest.mark.usefixtures("worker")
 async def test_offline_gateway_mails_managers_once_per_outage(make_tenant: Any, inbox: Any) -> None:
     from app.gateways.tables import Gateway
+    from tenants.jobs import PERIODIC
     from tenants.scope import tenant_scope
-    from workers.scheduler import _check_gateways
+    from workers.scheduler import load_tasks
+
+    load_tasks()
+    _check_gateways = PERIODIC["check-gateways"].enqueue
 
     tc = await make_tenant()
     gw, secret = await enrolled(tc)

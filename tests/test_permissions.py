@@ -53,7 +53,7 @@ async def principals_for(tc: Any) -> dict[str, Any]:
     """A real staff user per role (handlers may look them up) and a subscriber principal."""
     import uuid
 
-    from app.identity.sessions import Principal
+    from app.core.principal import Principal
     from tests.support.identity import add_user
 
     out: dict[str, Any] = {}

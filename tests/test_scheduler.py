@@ -11,14 +11,17 @@ async def test_each_slot_is_enqueued_once_even_with_two_schedulers(
 
     calls: list[str] = []
 
-    async def enqueue() -> int:
+    async def selected() -> list[str]:
         calls.append("x")
-        return 1
+        return []
 
     job = scheduler.Periodic(
-        f"test-{dt.datetime.now().timestamp()}", dt.timedelta(hours=1), enqueue
+        f"test-{dt.datetime.now().timestamp()}",
+        dt.timedelta(hours=1),
+        "identity.prune_sessions",
+        selected,
     )
-    monkeypatch.setattr(scheduler, "PERIODIC", [job])
+    monkeypatch.setattr(scheduler, "PERIODIC", {job.name: job})
     now = dt.datetime(2031, 5, 4, 10, 15, tzinfo=dt.UTC)
     assert await scheduler.tick(now) == [job.name]
     assert await scheduler.tick(now + dt.timedelta(minutes=30)) == []  # same slot, other scheduler

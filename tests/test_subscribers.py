@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from tests.support.provisioning import (
@@ -411,6 +412,10 @@ async def test_plan_change_roles(make_tenant: Any) -> None:
 
 
 async def test_periodic_plan_change_job_is_scheduled() -> None:
-    from workers.scheduler import PERIODIC
+    from app.core.discovery import load_tasks
+    from tenants.jobs import PERIODIC
 
-    assert "apply-plan-changes" in [job.name for job in PERIODIC]
+    load_tasks()
+    job = PERIODIC["apply-plan-changes"]
+    assert job.actor_name == "subscribers.apply_due_plan_changes"
+    assert job.every == dt.timedelta(hours=1)

@@ -108,8 +108,8 @@ async def test_job_sees_only_its_tenant(two_tenants: Any, worker: Any) -> None:
 
 
 async def test_tenant_job_without_tenant_fails_loudly(app: Any) -> None:
+    from app.core.jobs import TenantMissing
     from app.signup.tasks import send_welcome
-    from workers.middleware import TenantMissing
 
     with pytest.raises(TenantMissing):
         send_welcome.send("not-a-tenant-id", "x")
@@ -130,7 +130,7 @@ async def test_unknown_host_is_404_problem(app: Any) -> None:
 
 
 async def test_suspended_tenant_is_403_with_clear_message(make_tenant: Any) -> None:
-    from app.web import hosts
+    from tenants import hosts
     from tenants.registry import Tenant
 
     tc = await make_tenant(language="es")
@@ -148,7 +148,7 @@ async def test_suspended_tenant_is_403_with_clear_message(make_tenant: Any) -> N
 async def test_verified_custom_domain_resolves_to_its_tenant(make_tenant: Any, app: Any) -> None:
     import datetime as dt
 
-    from app.web import hosts
+    from tenants import hosts
     from tenants.registry import TenantDomain, tenant_by_slug
 
     tc = await make_tenant()

@@ -222,7 +222,7 @@ async def test_activation_needs_the_cpe_of_this_work_order(make_tenant: Any) -> 
 
 
 async def test_occurred_at_is_checked_and_sets_the_tenants_billing_day(make_tenant: Any) -> None:
-    from app.web import hosts
+    from tenants import hosts
     from tenants.registry import Tenant
 
     starts = []

@@ -1,17 +1,8 @@
-"""Every actor module, imported so that a worker process knows all the actors."""
+"""The worker's entry point (`dramatiq workers.tasks`): the broker and every domain's actors."""
 
-from app.billing import jobs as billing_jobs
-from app.billing import tasks as billing_tasks
-from app.gateways import tasks as gateway_tasks
-from app.identity import tasks as identity_tasks
-from app.signup import tasks as signup_tasks
-from app.subscribers import tasks as subscriber_tasks
+from app.core.discovery import load_tasks
+from app.core.jobs import broker
 
-__all__ = [
-    "billing_jobs",
-    "billing_tasks",
-    "gateway_tasks",
-    "identity_tasks",
-    "signup_tasks",
-    "subscriber_tasks",
-]
+load_tasks()
+
+__all__ = ["broker"]

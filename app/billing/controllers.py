@@ -11,6 +11,7 @@ from litestar.params import Parameter
 
 from app.billing import invoices, payments, reports, runs, settings_actions
 from app.billing.exemptions import exempt
+from app.billing.portal import PortalBillingController
 from app.billing.schemas import (
     CreditNoteIn,
     ExemptionIn,
@@ -29,8 +30,9 @@ from app.billing.schemas import (
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
+from app.core.jobs import enqueue
 from app.core.problems import Invalid
-from app.web.deps import on_tenant_host
+from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 
 
@@ -61,9 +63,7 @@ class BillingController(Controller):
         as_of = runs.parse_as_of(data.as_of, tenant)
         run_id, billable = await runs.create(tenant, as_of, actor)
         if billable > runs.INLINE_LIMIT:
-            from app.billing.jobs import run_billing
-
-            run_billing.send(str(tenant.id), str(run_id))
+            await enqueue("billing.run_billing", tenant.id, run_id)
             return Response(await runs.get(tenant, run_id), status_code=202)
         return Response(await runs.execute(tenant, run_id, actor), status_code=201)
 
@@ -212,3 +212,13 @@ class ExemptionController(Controller):
             raise Invalid({"until": _("Use a date like 2026-01-31.")}) from None
         await exempt(tenant, _id(subscriber_id, "subscriber_id"), until, data.reason, actor)
         return {"subscriber_id": subscriber_id, "until": until.isoformat()}
+
+
+HANDLERS = [
+    BillingController,
+    InvoiceController,
+    PaymentController,
+    ExemptionController,
+    BillingReportController,
+    PortalBillingController,
+]

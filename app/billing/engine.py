@@ -9,7 +9,6 @@ SQL, because a WISP with thousands of subscribers must not wait on a row-at-a-ti
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections import defaultdict
@@ -26,6 +25,7 @@ from app.billing.status import OVERDUE_SQL, reactivate_if_clear, suspend_for_non
 from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
+from app.core.jobs import enqueue_after_commit
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 
@@ -266,16 +266,9 @@ async def _invoice_chunk(
             as_of=as_of.isoformat(),
             invoices=len(ordered),
         )
-        scope.after_commit(lambda: _announce(tenant, ordered))
+        # Each new invoice is emailed with its PDF by the workers; one message per chunk.
+        enqueue_after_commit(scope, "billing.email_invoices", tenant.id, [str(i) for i in ordered])
     return ordered
-
-
-async def _announce(tenant: TenantRef, invoice_ids: list[uuid.UUID]) -> None:
-    """After commit: each new invoice is emailed with its PDF by the workers. One message per
-    chunk (a worker fans it out), sent from a thread: Dramatiq's client blocks."""
-    from app.billing.jobs import email_invoices
-
-    await asyncio.to_thread(email_invoices.send, str(tenant.id), [str(i) for i in invoice_ids])
 
 
 async def _suspensions(tenant: TenantRef, as_of: dt.date, actor: Actor, report: RunReport) -> None:
@@ -313,12 +306,9 @@ async def _suspensions(tenant: TenantRef, as_of: dt.date, actor: Actor, report: 
                 candidates=len(candidates),
                 active=active,
             )
-            from app.billing.jobs import alert_suspension_halt
-
-            def alert() -> None:
-                alert_suspension_halt.send(str(tenant.id), len(candidates), active)
-
-            scope.after_commit(alert)
+            enqueue_after_commit(
+                scope, "billing.alert_suspension_halt", tenant.id, len(candidates), active
+            )
         else:
             note = _("Invoice past due and grace period ({as_of})").format(as_of=as_of)
             for sid in candidates:

@@ -16,9 +16,9 @@ from app.billing import money
 from app.billing.invoices import invoice_out
 from app.billing.schemas import InvoiceOut
 from app.core.i18n import _
+from app.core.principal import Principal
 from app.core.problems import NotFound
-from app.identity.sessions import Principal
-from app.web.deps import on_tenant_host
+from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -17,7 +17,7 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.problems import Invalid
-from app.web import hosts
+from tenants import hosts
 from tenants.registry import Tenant, TenantRef, tenant_by_id
 from tenants.scope import tenant_scope
 

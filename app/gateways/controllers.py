@@ -14,6 +14,7 @@ from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
 from app.core.problems import Invalid
 from app.gateways import actions, commands, portal, sync
+from app.gateways.gateway_controllers import GatewayProtocolController
 from app.gateways.schemas import (
     EnforcementOut,
     EnrollmentTokenOut,
@@ -27,7 +28,8 @@ from app.gateways.schemas import (
     LinkTestPage,
     SamplePage,
 )
-from app.web.deps import on_tenant_host
+from app.gateways.wakeups import close_hub
+from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 
 Req = Request[Any, Any, Any]
@@ -146,3 +148,7 @@ class SubscriberNetworkController(Controller):
 )
 async def captive_page(tenant: TenantRef, page: str, lang: str | None = None) -> Response[str]:
     return portal.render(tenant, page, lang)
+
+
+HANDLERS = [GatewayController, SubscriberNetworkController, GatewayProtocolController, captive_page]
+ON_SHUTDOWN = [close_hub]

@@ -29,7 +29,7 @@ from app.gateways.schemas import (
     TelemetryIn,
     TelemetryOut,
 )
-from app.web.deps import client_ip
+from tenants.context import client_ip
 
 Req = Request[Any, Any, Any]
 

@@ -17,13 +17,14 @@ from app.core import audit, mail
 from app.core.audit import SYSTEM
 from app.core.config import get_settings
 from app.core.i18n import _, use_language
+from app.core.jobs import enqueue_after_commit
 from app.core.redis import get_redis, key
 from app.core.timeutil import iso, now
 from app.gateways.tables import Gateway
 from app.identity.tables import StaffUser
-from tenants.registry import TenantRef
+from tenants.jobs import Scope, periodic, tenant_actor
+from tenants.registry import Tenant, TenantRef
 from tenants.scope import tenant_scope
-from workers.actors import Scope, tenant_actor
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,17 @@ def _outage_key(tenant: TenantRef, gateway_id: str, since: dt.datetime) -> str:
     return key(tenant.id, "gateway-offline-mailed", gateway_id, int(since.timestamp()))
 
 
+async def tenants_with_gateways() -> list[str]:
+    """Active tenants that have at least one enrolled gateway (from the public lookup)."""
+    rows = await Tenant.raw(
+        "SELECT t.id FROM public.tenant t WHERE t.status = 'active' AND EXISTS"
+        " (SELECT 1 FROM public.gateway_secret_lookup l WHERE l.tenant = t.id)"
+    )
+    return [str(r["id"]) for r in rows]
+
+
+# Only tenants with an enrolled gateway: most tenants have nothing to check each minute.
+@periodic("check-gateways", dt.timedelta(minutes=1), tenants=tenants_with_gateways)
 @tenant_actor(max_retries=3)
 async def check_gateways(scope: Scope) -> None:
     rows = await scope.connection.fetch(
@@ -47,14 +59,8 @@ async def check_gateways(scope: Scope) -> None:
         await audit.record(
             SYSTEM, "gateway.offline", "gateway", r["id"], since=iso(r["offline_since"])
         )
-    tenant_id = str(scope.tenant.id)
-    outages = [(str(r["id"]), iso(r["offline_since"])) for r in rows]
-
-    def enqueue() -> None:
-        for gateway_id, since in outages:
-            alert_offline.send(tenant_id, gateway_id, since)
-
-    scope.after_commit(enqueue)
+        since = iso(r["offline_since"])
+        enqueue_after_commit(scope, "gateways.alert_offline", scope.tenant.id, r["id"], since)
 
 
 @tenant_actor(max_retries=10)
@@ -116,14 +122,3 @@ async def _record_alerted(
             )
     except Exception:
         log.exception("could not record a gateway offline alert")
-
-
-async def tenants_with_gateways() -> list[str]:
-    """Active tenants that have at least one enrolled gateway (from the public lookup)."""
-    from tenants.registry import Tenant
-
-    rows = await Tenant.raw(
-        "SELECT t.id FROM public.tenant t WHERE t.status = 'active' AND EXISTS"
-        " (SELECT 1 FROM public.gateway_secret_lookup l WHERE l.tenant = t.id)"
-    )
-    return [str(r["id"]) for r in rows]

@@ -50,3 +50,6 @@ async def ready() -> Response[dict[str, Any]]:
         _("A service this app needs is unreachable."),
         checks=checks,
     )
+
+
+HANDLERS = [health, ready]

@@ -9,6 +9,7 @@ from typing import Any
 from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
+from app.core.principal import Principal
 from app.core.problems import Invalid, Unauthorized
 from app.identity import sessions, throttle
 from app.identity.access import access_staff, normalise_email, staff_by_email
@@ -18,7 +19,6 @@ from app.identity.passwords import (
     password_problem,
     verify_password_async,
 )
-from app.identity.sessions import Principal
 from app.identity.tables import StaffUser
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope

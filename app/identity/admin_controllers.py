@@ -12,7 +12,7 @@ from app.core.audit import Actor
 from app.core.idempotency import IdempotencyKey
 from app.identity import api_tokens, audit_log
 from app.identity.schemas import ApiTokenCreated, ApiTokenIn, ApiTokenList, AuditPage
-from app.web.deps import on_tenant_host, with_session
+from tenants.context import on_tenant_host, with_session
 from tenants.registry import TenantRef
 
 

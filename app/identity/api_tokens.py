@@ -18,12 +18,12 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
+from app.core.principal import Principal
 from app.core.problems import Invalid, NotFound
 from app.core.redis import get_redis, key
 from app.core.timeutil import iso, now
 from app.identity.management import role_error
 from app.identity.schemas import ApiTokenCreated, ApiTokenIn, ApiTokenOut
-from app.identity.sessions import Principal
 from app.identity.tables import ApiToken
 from app.identity.tokens import API_TOKEN_PREFIX, matches, new_token, plausible, token_hash
 from tenants.registry import TenantRef

@@ -22,7 +22,7 @@ from app.core.problems import Invalid
 from app.core.redis import get_redis, key
 from app.core.timeutil import iso
 from app.identity.schemas import AuditEventOut
-from app.web.deps import actor_of
+from tenants.context import actor_of
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

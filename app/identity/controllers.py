@@ -8,10 +8,12 @@ from litestar.params import Parameter
 
 from app.core.audit import Actor
 from app.core.config import get_settings
-from app.core.i18n import current_language
 from app.core.idempotency import IdempotencyKey
+from app.core.principal import Principal
 from app.core.timeutil import iso
 from app.identity import actions, invitations, management, recovery
+from app.identity.admin_controllers import ApiTokenController, AuditLogController
+from app.identity.passkeys.controllers import PasskeyController
 from app.identity.schemas import (
     AcceptInvitationIn,
     InvitationIn,
@@ -26,25 +28,13 @@ from app.identity.schemas import (
     PasswordResetIn,
     StaffOut,
     StaffPatchIn,
-    TenantOut,
+    me_out,
 )
-from app.identity.sessions import Principal
-from app.web.deps import on_tenant_host, with_session
-from app.web.middleware import session_cookie
+from app.identity.sessions import session_cookie
+from tenants.context import on_tenant_host, with_session
 from tenants.registry import TenantRef
 
 AnyRequest = Request[Any, Any, State]
-
-
-def me_out(principal: Principal, tenant: TenantRef) -> MeOut:
-    return MeOut(
-        id=principal.user_id,
-        email=principal.email,
-        name=principal.name,
-        role=principal.role,
-        language=principal.language or current_language(),
-        tenant=TenantOut(slug=tenant.slug, name=tenant.name),
-    )
 
 
 def _signed_out() -> Response[None]:
@@ -217,3 +207,12 @@ class StaffController(Controller):
     )
     async def revoke_invitation(self, invitation_id: str, tenant: TenantRef, actor: Actor) -> None:
         await invitations.revoke(tenant, invitation_id, actor)
+
+
+HANDLERS = [
+    AuthController,
+    StaffController,
+    PasskeyController,
+    ApiTokenController,
+    AuditLogController,
+]

@@ -13,6 +13,7 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
+from app.core.jobs import enqueue_after_commit
 from app.core.problems import Conflict, Invalid, NotFound
 from app.core.timeutil import iso, now
 from app.identity import throttle
@@ -59,8 +60,6 @@ def _pending() -> Any:
 async def invite(
     tenant: TenantRef, data: InvitationIn, actor: Actor, idempotency: IdempotencyKey | None
 ) -> InvitationOut:
-    from app.identity.tasks import send_invitation
-
     email = normalise_email(data.email)
     errors = {}
     if problem := _email_error(email):
@@ -104,10 +103,7 @@ async def invite(
         out = invitation_out(row)
         await scope.remember(out)
 
-        def mail() -> None:
-            send_invitation.send(str(tenant.id), str(row["id"]))
-
-        scope.after_commit(mail)
+        enqueue_after_commit(scope, "identity.send_invitation", tenant.id, row["id"])
     return out
 
 

@@ -16,9 +16,9 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from app.core.i18n import _
+from app.core.principal import Principal
 from app.core.problems import Forbidden, Unauthorized
 from app.identity.roles import Role
-from app.identity.sessions import Principal
 
 ANYONE = "anyone"
 SUBSCRIBER = "subscriber"

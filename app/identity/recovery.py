@@ -12,6 +12,7 @@ import hashlib
 from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
+from app.core.jobs import enqueue
 from app.core.problems import Invalid
 from app.core.redis import get_redis, key
 from app.core.timeutil import now
@@ -27,8 +28,6 @@ REQUEST_COOLDOWN = 60
 
 
 async def request_reset(tenant: TenantRef, email: str, actor: Actor) -> None:
-    from app.identity.tasks import send_password_reset
-
     address = email.strip().lower()
     if not 3 <= len(address) <= 320 or "@" not in address:
         return
@@ -37,7 +36,9 @@ async def request_reset(tenant: TenantRef, email: str, actor: Actor) -> None:
         key(tenant.id, "reset-request", digest), "1", nx=True, ex=REQUEST_COOLDOWN
     )
     if first:
-        send_password_reset.send(str(tenant.id), address, actor.ip, actor.request_id)
+        await enqueue(
+            "identity.send_password_reset", tenant.id, address, actor.ip, actor.request_id
+        )
 
 
 def _link_error(expired: bool = False) -> Invalid:

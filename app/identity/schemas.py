@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
+
+from app.core.i18n import current_language
+
+if TYPE_CHECKING:
+    from app.core.principal import Principal
+    from tenants.registry import TenantRef
 
 
 class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -129,3 +137,14 @@ class AuditEventOut(msgspec.Struct):
 class AuditPage(msgspec.Struct):
     items: list[AuditEventOut]
     next_cursor: str | None
+
+
+def me_out(principal: Principal, tenant: TenantRef) -> MeOut:
+    return MeOut(
+        id=principal.user_id,
+        email=principal.email,
+        name=principal.name,
+        role=principal.role,
+        language=principal.language or current_language(),
+        tenant=TenantOut(slug=tenant.slug, name=tenant.name),
+    )

@@ -12,33 +12,17 @@ import hashlib
 import json
 import secrets
 import time
-import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
+from litestar.datastructures import Cookie
+
+from app.core.principal import Principal
 from app.core.redis import get_redis, key
 from tenants.registry import TenantRef
 
 COOKIE = "wisp_session"
 IDLE_TIMEOUT = 12 * 3600
 ABSOLUTE_TIMEOUT = 7 * 24 * 3600
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is signed in: a staff user (with a role) or, later, a subscriber."""
-
-    kind: str
-    user_id: str
-    email: str
-    name: str
-    role: str
-    language: str | None
-    created_at: float
-    session_hash: str = ""
-
-    @property
-    def id(self) -> uuid.UUID:
-        return uuid.UUID(self.user_id)
 
 
 def _hash(session_id: str) -> str:
@@ -128,3 +112,16 @@ async def prune(tenant: TenantRef, user_id: str) -> int:
     if stale:
         await redis.srem(index, *stale)
     return len(stale)
+
+
+def session_cookie(value: str, secure: bool, max_age: int | None = None) -> Cookie:
+    """Host-only (no Domain), HttpOnly, SameSite=Lax; Secure behind https."""
+    return Cookie(
+        key=COOKIE,
+        value=value,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+        max_age=max_age,
+    )

@@ -20,11 +20,12 @@ from app.identity.access import staff_by_email
 from app.identity.roles import ROLE_LABELS, Role
 from app.identity.tables import PasswordReset, StaffInvitation, StaffUser
 from app.identity.tokens import new_token
-from workers.actors import Scope, tenant_actor
+from tenants.jobs import Scope, periodic, tenant_actor
 
 RESET_TTL = dt.timedelta(hours=1)
 
 
+@periodic("prune-sessions", dt.timedelta(hours=1))
 @tenant_actor(max_retries=3)
 async def prune_sessions(scope: Scope) -> None:
     """Drop expired sessions from each user's index, so "sign out everywhere" stays cheap."""

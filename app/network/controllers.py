@@ -17,7 +17,7 @@ from app.network.schemas import (
     SitePage,
     SitePatch,
 )
-from app.web.deps import on_tenant_host
+from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 
 
@@ -87,3 +87,6 @@ class AccessPointController(Controller):
     @delete("/{ap_id:str}", status_code=204, summary="Delete an unused access point")
     async def remove(self, tenant: TenantRef, ap_id: str, actor: Actor) -> None:
         await actions.delete_access_point(tenant, ap_id, actor)
+
+
+HANDLERS = [SiteController, AccessPointController]

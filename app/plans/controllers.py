@@ -8,7 +8,7 @@ from app.core.audit import Actor
 from app.core.idempotency import IdempotencyKey
 from app.plans import actions
 from app.plans.schemas import PlanIn, PlanOut, PlanPage, PlanPatch
-from app.web.deps import on_tenant_host
+from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 
 
@@ -45,3 +45,6 @@ class RatePlanController(Controller):
     @delete("/{plan_id:str}", status_code=204, summary="Delete a rate plan nobody ever had")
     async def remove(self, tenant: TenantRef, plan_id: str, actor: Actor) -> None:
         await actions.delete_plan(tenant, plan_id, actor)
+
+
+HANDLERS = [RatePlanController]

@@ -17,7 +17,7 @@ from app.core.problems import NotFound, Problem
 from app.pwa import shell
 from app.pwa.icons import icon_png
 from app.pwa.manifest import app_initials, manifest, theme_colour
-from app.web.hosts import BASE, BaseHost
+from tenants.hosts import BASE, BaseHost
 from tenants.registry import TenantRef
 
 AnyRequest = Request[Any, Any, State]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.core.i18n import _
 from app.pwa.icons import DEFAULT_COLOUR, initials, rgb
-from app.web.hosts import BaseHost
+from tenants.hosts import BaseHost
 from tenants.registry import TenantRef
 
 PLATFORM_NAME = "Wisp Cloud"

@@ -16,7 +16,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.pwa_build import DIST
+from app.core.config import ROOT
+
+DIST = ROOT / "pwa" / "dist"
+"""The PWA's build (`npm run build`, or the image's first stage)."""
 
 # A Vite asset name: letters, digits, dot, dash, underscore; no leading dot, no separator.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,200}$")

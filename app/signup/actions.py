@@ -13,6 +13,7 @@ from app.core.audit import Actor
 from app.core.config import get_settings
 from app.core.db import DB
 from app.core.i18n import _
+from app.core.jobs import enqueue
 from app.core.problems import Conflict, Invalid
 from app.identity.actions import add_staff
 from app.identity.passwords import hash_password_async
@@ -68,9 +69,7 @@ async def sign_up(data: SignupIn, actor: Actor) -> SignupOut:
         if "slug" in str(exc.constraint_name or ""):
             raise _slug_taken() from None
         raise
-    from app.signup.tasks import send_welcome
-
-    send_welcome.send(str(tenant_id), str(owner_id))
+    await enqueue("signup.send_welcome", tenant_id, owner_id)
     log.info("tenant signed up", extra={"tenant": data.slug})
     return SignupOut(slug=data.slug, portal_url=get_settings().portal_url(data.slug))
 

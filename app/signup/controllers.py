@@ -5,7 +5,7 @@ from litestar import Controller, post
 from app.core.audit import Actor
 from app.signup import actions
 from app.signup.schemas import SignupIn, SignupOut
-from app.web.deps import on_base_host
+from tenants.context import on_base_host
 
 
 class SignupController(Controller):
@@ -16,3 +16,6 @@ class SignupController(Controller):
     @post("", status_code=201, summary="Sign a new WISP up")
     async def sign_up(self, data: SignupIn, actor: Actor) -> SignupOut:
         return await actions.sign_up(data, actor)
+
+
+HANDLERS = [SignupController]

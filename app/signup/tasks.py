@@ -6,7 +6,7 @@ from app.core import mail
 from app.core.config import get_settings
 from app.core.i18n import _, use_language
 from app.identity.access import access_staff
-from workers.actors import Scope, tenant_actor
+from tenants.jobs import Scope, tenant_actor
 
 
 @tenant_actor(max_retries=10)

@@ -17,6 +17,7 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import LANGUAGES, _
 from app.core.idempotency import IdempotencyKey
+from app.core.jobs import enqueue_after_commit
 from app.core.problems import Conflict, Invalid, NotFound
 from app.core.timeutil import iso, now
 from app.network.access import access_site
@@ -190,14 +191,9 @@ async def insert_subscriber(
 
 
 def invite_after_commit(scope: Scope, subscriber_id: uuid.UUID) -> None:
-    from app.subscribers.tasks import send_portal_invitation
-
-    tenant_id, sid = str(scope.tenant.id), str(subscriber_id)
-
-    def enqueue() -> None:
-        send_portal_invitation.send(tenant_id, sid)
-
-    scope.after_commit(enqueue)
+    enqueue_after_commit(
+        scope, "subscribers.send_portal_invitation", scope.tenant.id, subscriber_id
+    )
 
 
 async def create_subscriber(

@@ -11,6 +11,7 @@ from app.core.idempotency import IdempotencyKey
 from app.core.problems import Invalid
 from app.subscribers import actions, importer, plan_changes, queries
 from app.subscribers.importer import ImportReport
+from app.subscribers.portal_controllers import PortalController
 from app.subscribers.schemas import (
     CancelSubscriberIn,
     PlanChangeIn,
@@ -25,7 +26,7 @@ from app.subscribers.schemas import (
     SubscriberPatch,
     SuspendIn,
 )
-from app.web.deps import on_tenant_host
+from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 
 Req = Request[Any, Any, Any]
@@ -149,3 +150,6 @@ class SubscriberController(Controller):
     @post(ONE + "/portal-invitation", status_code=202, summary="Email the portal link again")
     async def invite(self, tenant: TenantRef, subscriber_id: str, actor: Actor) -> None:
         await actions.resend_invitation(tenant, subscriber_id, actor)
+
+
+HANDLERS = [SubscriberController, PortalController]

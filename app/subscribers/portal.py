@@ -15,6 +15,7 @@ import msgspec
 from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
+from app.core.principal import Principal
 from app.core.problems import Invalid, Unauthorized
 from app.core.timeutil import now
 from app.identity import sessions, throttle
@@ -24,7 +25,6 @@ from app.identity.passwords import (
     password_problem,
     verify_password_async,
 )
-from app.identity.sessions import Principal
 from app.identity.tokens import matches, plausible, token_hash
 from app.plans.access import access_plan
 from app.plans.money import amount_str

@@ -5,11 +5,11 @@ from litestar import Controller, Response, get, post
 
 from app.core.audit import Actor
 from app.core.config import get_settings
-from app.identity.sessions import Principal
+from app.core.principal import Principal
+from app.identity.sessions import session_cookie
 from app.subscribers import portal
 from app.subscribers.portal import PortalMeOut
-from app.web.deps import on_tenant_host
-from app.web.middleware import session_cookie
+from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 
 

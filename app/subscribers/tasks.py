@@ -14,7 +14,7 @@ from app.subscribers import status as st
 from app.subscribers.access import access_subscriber
 from app.subscribers.plan_changes import apply_due
 from app.subscribers.tables import SubscriberAccount
-from workers.actors import Scope, tenant_actor
+from tenants.jobs import Scope, periodic, tenant_actor
 
 INVITATION_LIFETIME = dt.timedelta(hours=72)
 
@@ -64,6 +64,9 @@ async def send_portal_invitation(scope: Scope, subscriber_id: str) -> None:
     scope.after_commit(deliver)
 
 
+# Hourly, not daily: each tenant's day starts at its own midnight; the job applies what is due
+# on the tenant's local date and is a no-op when nothing is.
+@periodic("apply-plan-changes", dt.timedelta(hours=1))
 @tenant_actor(max_retries=5)
 async def apply_due_plan_changes(scope: Scope) -> None:
     await apply_due(scope.tenant)

@@ -8,79 +8,28 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
-from app.billing.controllers import (
-    BillingController,
-    BillingReportController,
-    ExemptionController,
-    InvoiceController,
-    PaymentController,
-)
-from app.billing.portal import PortalBillingController
 from app.core.config import get_settings
 from app.core.db import close_pool, open_pool
+from app.core.discovery import domain_modules, load_tasks, route_handlers
 from app.core.logs import configure_logging
 from app.core.problems import EXCEPTION_HANDLERS
 from app.core.redis import close_redis
-from app.gateways.controllers import (
-    GatewayController,
-    SubscriberNetworkController,
-    captive_page,
-)
-from app.gateways.gateway_controllers import GatewayProtocolController
-from app.gateways.wakeups import close_hub
-from app.health.controllers import health, ready
-from app.identity.admin_controllers import ApiTokenController, AuditLogController
-from app.identity.controllers import AuthController, StaffController
-from app.identity.passkeys.controllers import PasskeyController
 from app.identity.permissions import authorize
-from app.network.controllers import AccessPointController, SiteController
-from app.plans.controllers import RatePlanController
-from app.pwa.controllers import HANDLERS as PWA_HANDLERS
-from app.signup.controllers import SignupController
-from app.subscribers.controllers import SubscriberController
-from app.subscribers.portal_controllers import PortalController
-from app.web.deps import DEPENDENCIES
+from app.web.devmail import dev_mail_index, dev_mail_message
 from app.web.middleware import BearerAwareCSRFMiddleware, ContextMiddleware
-from app.workorders.controllers import WorkOrderController
+from tenants.context import DEPENDENCIES
 
 # Unsafe requests with no ambient credential to abuse skip CSRF: signup on the base host (no
 # session can exist there), gateways (bearer secrets), and the health probes.
 CSRF_EXEMPT = [r"^/api/v1/signup$", r"^/gateway/", r"^/health$", r"^/ready$"]
 
 
-def route_handlers() -> list[ControllerRouterHandler]:
-    handlers: list[ControllerRouterHandler] = [
-        health,
-        ready,
-        SignupController,
-        AuthController,
-        PasskeyController,
-        StaffController,
-        ApiTokenController,
-        AuditLogController,
-        BillingController,
-        InvoiceController,
-        PaymentController,
-        ExemptionController,
-        BillingReportController,
-        RatePlanController,
-        SiteController,
-        AccessPointController,
-        SubscriberController,
-        WorkOrderController,
-        PortalController,
-        PortalBillingController,
-        GatewayController,
-        SubscriberNetworkController,
-        GatewayProtocolController,
-        captive_page,
-    ]
-    # Last: the PWA's pages and files (its routes never overlap /api, /gateway or /dev).
-    handlers += PWA_HANDLERS
+def all_handlers() -> list[ControllerRouterHandler]:
+    """Every domain's `HANDLERS` (`app/<domain>/controllers.py`), plus the development mail
+    viewer when mail is caught locally."""
+    handlers: list[ControllerRouterHandler] = route_handlers()
     settings = get_settings()
     if settings.dev_mail_dir and not settings.is_production:
-        from app.web.devmail import dev_mail_index, dev_mail_message
-
         handlers += [dev_mail_index, dev_mail_message]
     return handlers
 
@@ -88,8 +37,13 @@ def route_handlers() -> list[ControllerRouterHandler]:
 def create_app() -> Litestar:
     settings = get_settings()
     configure_logging(settings.log_level)
+    # Actions enqueue jobs by actor name: the actors must be declared in this process too.
+    load_tasks()
+    shutdown = [
+        hook for m in domain_modules("controllers") for hook in getattr(m, "ON_SHUTDOWN", [])
+    ]
     return Litestar(
-        route_handlers=route_handlers(),
+        route_handlers=all_handlers(),
         dependencies=DEPENDENCIES,
         # CSRF is our subclass of Litestar's middleware (not `csrf_config=`, which would add
         # the stock one too): bearer-only calls have no cookie to forge and skip it.
@@ -110,7 +64,7 @@ def create_app() -> Litestar:
         guards=[authorize],
         exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[open_pool],
-        on_shutdown=[close_hub, close_pool, close_redis],
+        on_shutdown=[*shutdown, close_pool, close_redis],
         openapi_config=OpenAPIConfig(
             title="Wisp Cloud API",
             version="1.0.0",

@@ -9,7 +9,7 @@ from litestar import MediaType, get
 
 from app.core.config import get_settings
 from app.core.problems import NotFound
-from app.devmail import list_mails, read_mail
+from app.web.mailbox import list_mails, read_mail
 
 
 def _dir() -> Path:

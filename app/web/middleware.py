@@ -13,7 +13,6 @@ import time
 import uuid
 from typing import Any
 
-from litestar.datastructures import Cookie
 from litestar.enums import ScopeType
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -22,7 +21,7 @@ from app.core.i18n import _, negotiate, set_language
 from app.core.logs import request_id_var, tenant_var
 from app.core.problems import PROBLEM_JSON
 from app.identity import api_tokens, sessions
-from app.web import hosts
+from tenants import hosts
 from tenants.registry import TenantRef
 
 log = logging.getLogger("wisp.request")
@@ -170,19 +169,6 @@ class ContextMiddleware:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
-
-
-def session_cookie(value: str, secure: bool, max_age: int | None = None) -> Cookie:
-    """Host-only (no Domain), HttpOnly, SameSite=Lax; Secure behind https."""
-    return Cookie(
-        key=sessions.COOKIE,
-        value=value,
-        httponly=True,
-        samesite="lax",
-        secure=secure,
-        path="/",
-        max_age=max_age,
-    )
 
 
 class BearerAwareCSRFMiddleware(CSRFMiddleware):

@@ -10,7 +10,6 @@ from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
 from app.core.problems import Invalid
-from app.web.deps import on_tenant_host
 from app.workorders import actions, attachments
 from app.workorders.schemas import (
     AuthenticateCpeIn,
@@ -27,6 +26,7 @@ from app.workorders.schemas import (
     WorkOrderOut,
     WorkOrderPage,
 )
+from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 
 Req = Request[Any, Any, Any]
@@ -192,3 +192,6 @@ class WorkOrderController(Controller):
                 "Content-Disposition": "inline",
             },
         )
+
+
+HANDLERS = [WorkOrderController]

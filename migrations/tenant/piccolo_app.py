@@ -4,10 +4,10 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from app.tables import TENANT_TABLES
+from app.core.discovery import tenant_tables
 
 APP_CONFIG = AppConfig(
     app_name="tenant",
     migrations_folder_path=str(Path(__file__).parent),
-    table_classes=TENANT_TABLES,
+    table_classes=tenant_tables(),
 )

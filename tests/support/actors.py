@@ -6,7 +6,7 @@ import json
 
 from app.core.redis import get_redis
 from app.identity.tables import StaffUser
-from workers.actors import Scope, tenant_actor
+from tenants.jobs import Scope, tenant_actor
 
 
 @tenant_actor(max_retries=0)

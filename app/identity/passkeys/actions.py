@@ -29,6 +29,7 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
+from app.core.principal import Principal
 from app.core.problems import Conflict, Invalid, Unauthorized
 from app.core.timeutil import iso
 from app.identity import sessions, throttle
@@ -38,7 +39,6 @@ from app.identity.passkeys import ceremony
 from app.identity.passkeys.access import access_own_passkey, count_passkeys
 from app.identity.passkeys.schemas import CredentialIn, PasskeyOut, RegistrationIn
 from app.identity.passkeys.tables import StaffPasskey
-from app.identity.sessions import Principal
 from app.identity.tables import StaffUser
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope

@@ -21,7 +21,7 @@ from app.core.config import Settings, get_settings
 from app.core.i18n import _
 from app.core.problems import Invalid, Problem
 from app.core.redis import get_redis, key
-from app.web.hosts import normalise
+from tenants.hosts import normalise
 from tenants.registry import TenantRef
 
 CHALLENGE_TTL = 300

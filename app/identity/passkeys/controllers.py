@@ -7,7 +7,7 @@ from litestar import Controller, MediaType, Request, Response, delete, get, patc
 from app.core.audit import Actor
 from app.core.config import get_settings
 from app.core.idempotency import IdempotencyKey
-from app.identity.controllers import me_out
+from app.core.principal import Principal
 from app.identity.passkeys import actions
 from app.identity.passkeys.ceremony import rp_id_for
 from app.identity.passkeys.schemas import (
@@ -18,10 +18,9 @@ from app.identity.passkeys.schemas import (
     PasskeyOut,
     RegistrationIn,
 )
-from app.identity.schemas import MeOut
-from app.identity.sessions import Principal
-from app.web.deps import on_tenant_host
-from app.web.middleware import session_cookie
+from app.identity.schemas import MeOut, me_out
+from app.identity.sessions import session_cookie
+from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 
 AnyRequest = Request[Any, Any, Any]

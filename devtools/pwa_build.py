@@ -8,9 +8,9 @@ import subprocess
 from rich.console import Console
 
 from app.core.config import ROOT
+from app.pwa.shell import DIST
 
 PWA = ROOT / "pwa"
-DIST = PWA / "dist"
 
 
 def _newest(path_glob: list[str]) -> float:

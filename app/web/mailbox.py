@@ -1,6 +1,6 @@
 """Reading the mails the development SMTP catcher stored, for the dev-only /dev/mail page.
 
-The catcher (`app.devservices.start_mail_catcher`) files each message as `<UTC stamp>-<hex>.eml`
+The catcher (`devtools.services.start_mail_catcher`) files each message as `<UTC stamp>-<hex>.eml`
 with the SMTP envelope prepended as X-Envelope-* headers. This module is the only reader, so it
 also owns the rule that a mail id from a URL can never name a file outside the mail directory.
 """

@@ -11,9 +11,9 @@ from litestar.handlers.base import BaseRouteHandler
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.logs import request_id_var
+from app.core.principal import Principal
 from app.core.problems import Forbidden, NotFound, Unauthorized
-from app.identity.sessions import Principal
-from app.web.hosts import BaseHost
+from tenants.hosts import BaseHost
 from tenants.registry import TenantRef
 
 Connection = ASGIConnection[Any, Any, Any, Any]

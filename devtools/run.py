@@ -18,6 +18,8 @@ from collections.abc import Callable
 from rich.console import Console
 
 from app.core.config import ROOT
+from devtools.pwa_build import ensure_built
+from devtools.services import ensure_services
 
 console = Console()
 
@@ -27,14 +29,10 @@ def _wisp(*args: str) -> list[str]:
 
 
 def _build_pwa() -> None:
-    from app.pwa_build import ensure_built
-
     ensure_built(console)
 
 
 def run_all() -> int:
-    from app.devservices import ensure_services
-
     os.chdir(ROOT)
     stops: list[Callable[[], None]] = ensure_services(ROOT / ".data")
     children: list[subprocess.Popen[bytes]] = []

@@ -1,0 +1,24 @@
+"""Who a request or job acts for, as every layer sees it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is signed in: a staff user (with a role) or, later, a subscriber."""
+
+    kind: str
+    user_id: str
+    email: str
+    name: str
+    role: str
+    language: str | None
+    created_at: float
+    session_hash: str = ""
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(self.user_id)
