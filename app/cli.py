@@ -179,6 +179,25 @@ def scheduler() -> None:
     run_async(go())
 
 
+@main.command()
+def routes() -> None:
+    """Print the role × route table: every route and who may call it (for audits)."""
+    from app.core.roles import STAFF
+    from app.identity.permissions import route_table
+    from app.web.app import create_app
+
+    table = RichTable("method", "path", "who may call it")
+    for row in route_table(create_app()):
+        if row.roles is None:
+            who = "[red]nobody (no roles declared)[/red]"
+        elif row.roles >= STAFF:
+            who = ", ".join(["all staff", *sorted(row.roles - STAFF)])
+        else:
+            who = ", ".join(sorted(row.roles))
+        table.add_row(row.method, row.path, who)
+    Console(width=160).print(table)
+
+
 @main.command("seed-demo")
 def seed_demo() -> None:
     """Create the `demo` tenant with a manager, once, and print how to sign in."""

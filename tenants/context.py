@@ -48,6 +48,7 @@ def actor_of(connection: Connection) -> Actor:
             label=principal.email or principal.name,
             ip=ip,
             request_id=request_id_var.get(),
+            role=principal.acting_role,
         )
     return Actor(type="anonymous", ip=ip, request_id=request_id_var.get())
 

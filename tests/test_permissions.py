@@ -4,35 +4,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.routes import HTTPRoute
+
+def declared(app: Any) -> dict[str, frozenset[str]]:
+    """ "METHOD /path" → who its handler says may call it."""
+    from app.identity.permissions import route_table
+
+    return {f"{r.method} {r.path}": r.roles for r in route_table(app) if r.roles is not None}
 
 
-def registered_routes(app: Any) -> set[str]:
-    from app.identity.permissions import PUBLIC_PREFIXES, route_key
+async def test_every_route_declares_who_may_call_it(app: Any) -> None:
+    from app.identity.permissions import route_table
 
-    keys = set()
-    for route in app.routes:
-        if not isinstance(route, HTTPRoute) or route.path.startswith(PUBLIC_PREFIXES):
-            continue
-        for method in route.methods - {"OPTIONS", "HEAD"}:
-            keys.add(route_key(method, route.path_format))
-    return keys
+    missing = [f"{r.method} {r.path}" for r in route_table(app) if r.roles is None]
+    assert not missing, f"declare roles=allow(...) on these handlers: {missing}"
 
 
-async def test_every_route_is_in_the_table(app: Any) -> None:
-    from app.identity.permissions import ROUTES
+async def test_a_handler_without_declared_roles_is_refused_to_everyone() -> None:
+    from litestar import Litestar, get
+    from litestar.testing import AsyncTestClient
 
-    missing = registered_routes(app) - set(ROUTES)
-    assert not missing, f"add these routes to app/identity/permissions.py ROUTES: {missing}"
+    from app.core.problems import EXCEPTION_HANDLERS
+    from app.identity.permissions import authorize
+
+    @get("/undeclared", sync_to_thread=False)
+    def undeclared() -> str:
+        return "leaked"
+
+    probe = Litestar([undeclared], guards=[authorize], exception_handlers=EXCEPTION_HANDLERS)
+    async with AsyncTestClient(probe) as client:
+        r = await client.get("/undeclared")
+    assert r.status_code == 403
+    assert "leaked" not in r.text
 
 
-async def test_table_names_no_route_that_does_not_exist(app: Any) -> None:
-    from app.identity.permissions import ROUTES
+async def test_wisp_routes_prints_the_role_by_route_table(app: Any) -> None:
+    from click.testing import CliRunner
 
-    stale = {k for k in ROUTES if not k.split(" ", 1)[1].startswith("/dev/")} - registered_routes(
-        app
-    )
-    assert not stale, f"the table lists routes the app does not have: {stale}"
+    from app.cli import main
+
+    result = CliRunner().invoke(main, ["routes"])
+    assert result.exit_code == 0, result.output
+    assert "/api/v1/staff/invitations" in result.output
+    line = next(x for x in result.output.splitlines() if "POST /api/v1/rate-plans " in x + " ")
+    assert "manager" in line and "sales" not in line
 
 
 # The whole role × route table, called for real ------------------------------------------------
@@ -86,7 +100,7 @@ async def call(app: Any, tc: Any, tenant: Any, csrf: str, key: str, principal: A
 
 
 async def test_each_role_gets_exactly_what_the_table_says(make_tenant: Any, app: Any) -> None:
-    from app.identity.permissions import ANYONE, ROUTES, SUBSCRIBER
+    from app.core.roles import ANYONE, SUBSCRIBER
     from app.web.middleware import GATEWAY_PREFIX
     from tests.support.identity import tenant_of
 
@@ -95,10 +109,11 @@ async def test_each_role_gets_exactly_what_the_table_says(make_tenant: Any, app:
     principals = await principals_for(tc)
     csrf = tc.client.cookies.get("csrftoken") or ""
     wrong: list[str] = []
-    for key in sorted(registered_routes(app) & set(ROUTES)):
+    table = declared(app)
+    for key in sorted(table):
         if key.split(" ", 1)[1].startswith(GATEWAY_PREFIX):
             continue  # no person calls these: a gateway secret does (tested with the gateways)
-        allowed = ROUTES[key]
+        allowed = table[key]
         for who in WHO:
             status = await call(app, tc, tenant, csrf, key, principals.get(who))
             if ANYONE in allowed:
@@ -122,7 +137,7 @@ async def test_identity_routes_refuse_another_tenants_sessions_and_ids(
     import datetime as dt
     import uuid
 
-    from app.identity.permissions import ANYONE, ROUTES
+    from app.core.roles import ANYONE
     from app.identity.tables import PasswordReset, StaffInvitation
     from app.identity.tokens import new_token
     from tenants.scope import tenant_scope
@@ -164,9 +179,10 @@ async def test_identity_routes_refuse_another_tenants_sessions_and_ids(
     b_cookie = b.client.cookies.get("wisp_session")
     csrf = a.client.cookies.get("csrftoken") or ""
     async with http(app, a.host) as stranger:
-        for key in sorted(registered_routes(app) & set(ROUTES)):
+        table = declared(app)
+        for key in sorted(table):
             method, template = key.split(" ", 1)
-            if not template.startswith(IDENTITY_PREFIXES) or ANYONE in ROUTES[key]:
+            if not template.startswith(IDENTITY_PREFIXES) or ANYONE in table[key]:
                 continue
             r = await stranger.request(
                 method,

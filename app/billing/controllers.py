@@ -32,6 +32,7 @@ from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
 from app.core.jobs import enqueue
 from app.core.problems import Invalid
+from app.core.roles import Role, allow
 from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 
@@ -48,17 +49,22 @@ class BillingController(Controller):
     guards = [on_tenant_host]
     tags = ["billing"]
 
-    @get("/settings", summary="Billing settings")
+    @get("/settings", summary="Billing settings", roles=allow(Role.MANAGER, Role.FINANCE))
     async def read_settings(self, tenant: TenantRef) -> SettingsOut:
         return await settings_actions.read(tenant)
 
-    @patch("/settings", summary="Change billing settings")
+    @patch("/settings", summary="Change billing settings", roles=allow(Role.MANAGER, Role.FINANCE))
     async def change_settings(
         self, data: SettingsPatch, tenant: TenantRef, actor: Actor
     ) -> SettingsOut:
         return await settings_actions.update(tenant, data, actor)
 
-    @post("/runs", summary="Run billing for a date", status_code=201)
+    @post(
+        "/runs",
+        summary="Run billing for a date",
+        status_code=201,
+        roles=allow(Role.MANAGER, Role.FINANCE),
+    )
     async def start_run(self, data: RunIn, tenant: TenantRef, actor: Actor) -> Response[RunOut]:
         as_of = runs.parse_as_of(data.as_of, tenant)
         run_id, billable = await runs.create(tenant, as_of, actor)
@@ -67,7 +73,11 @@ class BillingController(Controller):
             return Response(await runs.get(tenant, run_id), status_code=202)
         return Response(await runs.execute(tenant, run_id, actor), status_code=201)
 
-    @get("/runs/{run_id:str}", summary="A billing run and what it did")
+    @get(
+        "/runs/{run_id:str}",
+        summary="A billing run and what it did",
+        roles=allow(Role.MANAGER, Role.FINANCE),
+    )
     async def read_run(self, run_id: str, tenant: TenantRef) -> RunOut:
         return await runs.get(tenant, _id(run_id))
 
@@ -77,7 +87,11 @@ class InvoiceController(Controller):
     guards = [on_tenant_host]
     tags = ["billing"]
 
-    @get("", summary="Invoices and credit notes, newest first")
+    @get(
+        "",
+        summary="Invoices and credit notes, newest first",
+        roles=allow(Role.MANAGER, Role.FINANCE),
+    )
     async def list_invoices(
         self,
         tenant: TenantRef,
@@ -91,11 +105,20 @@ class InvoiceController(Controller):
         items, nxt = await invoices.list_invoices(tenant, sub, status, kind, limit, cursor)
         return InvoicePage(items=items, next_cursor=nxt)
 
-    @get("/{invoice_id:str}", summary="An invoice with its lines")
+    @get(
+        "/{invoice_id:str}",
+        summary="An invoice with its lines",
+        roles=allow(Role.MANAGER, Role.FINANCE),
+    )
     async def read_invoice(self, invoice_id: str, tenant: TenantRef) -> InvoiceOut:
         return await invoices.get_invoice(tenant, _id(invoice_id))
 
-    @get("/{invoice_id:str}/pdf", summary="The invoice as a PDF", media_type="application/pdf")
+    @get(
+        "/{invoice_id:str}/pdf",
+        summary="The invoice as a PDF",
+        media_type="application/pdf",
+        roles=allow(Role.MANAGER, Role.FINANCE),
+    )
     async def pdf(self, invoice_id: str, tenant: TenantRef) -> Response[bytes]:
         from app.billing.pdf import invoice_pdf
 
@@ -108,7 +131,12 @@ class InvoiceController(Controller):
             headers={"Content-Disposition": f'inline; filename="{name}"'},
         )
 
-    @post("/{invoice_id:str}/void", summary="Void an invoice nothing was paid on", status_code=200)
+    @post(
+        "/{invoice_id:str}/void",
+        summary="Void an invoice nothing was paid on",
+        status_code=200,
+        roles=allow(Role.MANAGER, Role.FINANCE),
+    )
     async def void(
         self, invoice_id: str, data: VoidIn, tenant: TenantRef, actor: Actor
     ) -> InvoiceOut:
@@ -118,6 +146,7 @@ class InvoiceController(Controller):
         "/{invoice_id:str}/credit-notes",
         summary="Correct an invoice with a credit note",
         status_code=201,
+        roles=allow(Role.MANAGER, Role.FINANCE),
     )
     async def credit(
         self, invoice_id: str, data: CreditNoteIn, tenant: TenantRef, actor: Actor
@@ -130,7 +159,7 @@ class PaymentController(Controller):
     guards = [on_tenant_host]
     tags = ["billing"]
 
-    @post("", summary="Post a payment", status_code=201)
+    @post("", summary="Post a payment", status_code=201, roles=allow(Role.MANAGER, Role.FINANCE))
     async def post_payment(
         self, request: Request[Any, Any, Any], data: PaymentIn, tenant: TenantRef, actor: Actor
     ) -> Response[PaymentOut]:
@@ -138,7 +167,7 @@ class PaymentController(Controller):
         out, created = await payments.post(tenant, data, actor, key)
         return Response(out, status_code=201 if created else 200)
 
-    @get("", summary="Payments, newest first")
+    @get("", summary="Payments, newest first", roles=allow(Role.MANAGER, Role.FINANCE))
     async def list_payments(
         self,
         tenant: TenantRef,
@@ -150,7 +179,12 @@ class PaymentController(Controller):
         items, nxt = await payments.list_payments(tenant, sub, limit, cursor)
         return PaymentPage(items=items, next_cursor=nxt)
 
-    @post("/{payment_id:str}/reverse", summary="Reverse a payment", status_code=200)
+    @post(
+        "/{payment_id:str}/reverse",
+        summary="Reverse a payment",
+        status_code=200,
+        roles=allow(Role.MANAGER, Role.FINANCE),
+    )
     async def reverse(
         self, payment_id: str, data: ReverseIn, tenant: TenantRef, actor: Actor
     ) -> PaymentOut:
@@ -162,11 +196,19 @@ class BillingReportController(Controller):
     guards = [on_tenant_host]
     tags = ["reports"]
 
-    @get("/subscribers", summary="Subscribers with status, billed date, due date and balance")
+    @get(
+        "/subscribers",
+        summary="Subscribers with status, billed date, due date and balance",
+        roles=allow(Role.MANAGER, Role.FINANCE),
+    )
     async def subscribers(self, tenant: TenantRef) -> list[reports.SubscriberBilling]:
         return await reports.subscribers_report(tenant)
 
-    @get("/aging", summary="Open balances by days past due (0-30, 31-60, 61-90, 90+)")
+    @get(
+        "/aging",
+        summary="Open balances by days past due (0-30, 31-60, 61-90, 90+)",
+        roles=allow(Role.MANAGER, Role.FINANCE),
+    )
     async def aging(self, tenant: TenantRef, as_of: str | None = None) -> reports.AgingReport:
         return await reports.aging(tenant, _date(as_of, "as_of"))
 
@@ -174,6 +216,7 @@ class BillingReportController(Controller):
         "/exports/{kind:str}",
         summary="Invoices, credit notes or payments as CSV",
         media_type="text/csv",
+        roles=allow(Role.MANAGER, Role.FINANCE),
     )
     async def export(
         self, kind: str, tenant: TenantRef, since: str | None = None, until: str | None = None
@@ -202,7 +245,12 @@ class ExemptionController(Controller):
     guards = [on_tenant_host]
     tags = ["billing"]
 
-    @post("", summary="Exempt a subscriber from automatic suspension until a date", status_code=200)
+    @post(
+        "",
+        summary="Exempt a subscriber from automatic suspension until a date",
+        status_code=200,
+        roles=allow(Role.MANAGER),
+    )
     async def set_exemption(
         self, subscriber_id: str, data: ExemptionIn, tenant: TenantRef, actor: Actor
     ) -> dict[str, str]:

@@ -18,6 +18,7 @@ from app.billing.schemas import InvoiceOut
 from app.core.i18n import _
 from app.core.principal import Principal
 from app.core.problems import NotFound
+from app.core.roles import SUBSCRIBER, allow
 from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
@@ -80,7 +81,7 @@ class PortalBillingController(Controller):
     guards = [on_tenant_host]
     tags = ["portal"]
 
-    @get("", summary="The signed-in subscriber's invoices and balance")
+    @get("", summary="The signed-in subscriber's invoices and balance", roles=allow(SUBSCRIBER))
     async def read(self, tenant: TenantRef, principal: Principal) -> PortalBillingOut:
         return await billing(tenant, principal)
 
@@ -88,6 +89,7 @@ class PortalBillingController(Controller):
         "/invoices/{invoice_id:str}/pdf",
         summary="One of the subscriber's own invoices as a PDF",
         media_type="application/pdf",
+        roles=allow(SUBSCRIBER),
     )
     async def pdf(
         self, invoice_id: str, tenant: TenantRef, principal: Principal

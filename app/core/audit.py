@@ -38,6 +38,9 @@ class Actor:
     label: str = ""
     ip: str = ""
     request_id: str = ""
+    role: str = ""
+    """The role it acts in (`app.core.roles`: a staff role or `subscriber`), so that actions can
+    enforce role rules (escalations, approvals, bulk imports) in one place."""
 
 
 SYSTEM = Actor(type="system", label="system")

@@ -5,6 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from app.core.roles import SUBSCRIBER
+
+STAFF_KINDS = frozenset({"staff", "token"})
+"""An API token acts with the staff role it was made for."""
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -22,3 +27,8 @@ class Principal:
     @property
     def id(self) -> uuid.UUID:
         return uuid.UUID(self.user_id)
+
+    @property
+    def acting_role(self) -> str:
+        """The role routes and actions check: staff's or a token's role, else `subscriber`."""
+        return self.role if self.kind in STAFF_KINDS else SUBSCRIBER

@@ -13,6 +13,7 @@ from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
 from app.core.problems import Invalid
+from app.core.roles import ANYONE, STAFF, Role, allow
 from app.gateways import actions, commands, portal, sync
 from app.gateways.gateway_controllers import GatewayProtocolController
 from app.gateways.schemas import (
@@ -51,22 +52,39 @@ class GatewayController(Controller):
     guards = [on_tenant_host]
     tags = ["gateways"]
 
-    @post("", status_code=201, summary="Add a gateway; answers its one-time enrollment token")
+    @post(
+        "",
+        status_code=201,
+        summary="Add a gateway; answers its one-time enrollment token",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def create(
         self, request: Req, data: GatewayIn, tenant: TenantRef, actor: Actor
     ) -> GatewayCreated:
         key = IdempotencyKey.from_request(request, data)
         return await actions.create_gateway(tenant, data, actor, key)
 
-    @get("", summary="Gateways, by name, with status, versions and lag")
+    @get(
+        "",
+        summary="Gateways, by name, with status, versions and lag",
+        roles=allow(Role.MANAGER, Role.CUSTOMER_SERVICE, Role.TECHNICAL),
+    )
     async def list_gateways(self, tenant: TenantRef) -> GatewayPage:
         return GatewayPage(items=await actions.list_gateways(tenant))
 
-    @get(ONE, summary="One gateway: status, last seen, versions, lag, failures")
+    @get(
+        ONE,
+        summary="One gateway: status, last seen, versions, lag, failures",
+        roles=allow(Role.MANAGER, Role.CUSTOMER_SERVICE, Role.TECHNICAL),
+    )
     async def get_gateway(self, tenant: TenantRef, gateway_id: str) -> GatewayOut:
         return await actions.get_gateway(tenant, gateway_id)
 
-    @patch(ONE, summary="Rename a gateway or change the sites it serves")
+    @patch(
+        ONE,
+        summary="Rename a gateway or change the sites it serves",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def update(
         self, tenant: TenantRef, gateway_id: str, data: GatewayPatch, actor: Actor
     ) -> GatewayOut:
@@ -76,6 +94,7 @@ class GatewayController(Controller):
         ONE + "/enrollment-token",
         status_code=201,
         summary="A new enrollment token (the previous unused one stops working)",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
     )
     async def issue_token(
         self, request: Req, tenant: TenantRef, gateway_id: str, actor: Actor
@@ -83,15 +102,29 @@ class GatewayController(Controller):
         key = IdempotencyKey.from_request(request, {"gateway_id": gateway_id})
         return await actions.issue_token(tenant, gateway_id, actor, key)
 
-    @delete(ONE + "/enrollment-token", status_code=204, summary="Revoke the unused token")
+    @delete(
+        ONE + "/enrollment-token",
+        status_code=204,
+        summary="Revoke the unused token",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def revoke_token(self, tenant: TenantRef, gateway_id: str, actor: Actor) -> None:
         await actions.revoke_token(tenant, gateway_id, actor)
 
-    @post(ONE + "/revoke", status_code=200, summary="End the gateway's credential now")
+    @post(
+        ONE + "/revoke",
+        status_code=200,
+        summary="End the gateway's credential now",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def revoke(self, tenant: TenantRef, gateway_id: str, actor: Actor) -> GatewayOut:
         return await actions.revoke_gateway(tenant, gateway_id, actor)
 
-    @get(ONE + "/telemetry", summary="Telemetry samples, newest first")
+    @get(
+        ONE + "/telemetry",
+        summary="Telemetry samples, newest first",
+        roles=allow(Role.MANAGER, Role.CUSTOMER_SERVICE, Role.TECHNICAL),
+    )
     async def telemetry(
         self,
         tenant: TenantRef,
@@ -115,6 +148,7 @@ class SubscriberNetworkController(Controller):
         "/{subscriber_id:str}/link-test",
         status_code=202,
         summary="Ask the serving gateway to test the CPE link (ping, optionally throughput)",
+        roles=allow(Role.MANAGER, Role.CUSTOMER_SERVICE, Role.TECHNICAL),
     )
     async def link_test(
         self,
@@ -128,13 +162,18 @@ class SubscriberNetworkController(Controller):
         key = IdempotencyKey.from_request(request, body)
         return await commands.request_link_test(tenant, subscriber_id, body, actor, key)
 
-    @get("/{subscriber_id:str}/link-tests", summary="The subscriber's link tests, newest first")
+    @get(
+        "/{subscriber_id:str}/link-tests",
+        summary="The subscriber's link tests, newest first",
+        roles=allow(STAFF),
+    )
     async def link_tests(self, tenant: TenantRef, subscriber_id: str) -> LinkTestPage:
         return LinkTestPage(items=await commands.list_link_tests(tenant, subscriber_id))
 
     @get(
         "/{subscriber_id:str}/enforcement",
         summary="Whether every serving gateway enforces the subscriber's current state",
+        roles=allow(STAFF),
     )
     async def enforcement(self, tenant: TenantRef, subscriber_id: str) -> EnforcementOut:
         return await sync.enforcement(tenant, subscriber_id)
@@ -145,6 +184,7 @@ class SubscriberNetworkController(Controller):
     guards=[on_tenant_host],
     summary="Captive-portal page (non-payment, suspended, data cap, circuit failure, ...)",
     include_in_schema=False,
+    roles=allow(ANYONE),
 )
 async def captive_page(tenant: TenantRef, page: str, lang: str | None = None) -> Response[str]:
     return portal.render(tenant, page, lang)

@@ -13,6 +13,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
 
+from app.core.roles import ANYONE, allow
 from app.gateways import commands, enrollment, portal, sync, telemetry
 from app.gateways.credentials import GatewayCredential, credential_of, host_tenant
 from app.gateways.schemas import (
@@ -43,15 +44,29 @@ class GatewayProtocolController(Controller):
     tags = ["gateway protocol"]
     dependencies = {"gateway": Provide(_gateway)}
 
-    @post("/enroll", status_code=200, summary="Spend an enrollment token for a secret")
+    @post(
+        "/enroll",
+        status_code=200,
+        summary="Spend an enrollment token for a secret",
+        roles=allow(ANYONE),
+    )
     async def enroll(self, request: Req, data: EnrollIn) -> EnrollOut:
         return await enrollment.enroll(data, host_tenant(request), client_ip(request))
 
-    @post("/rotate", status_code=200, summary="A new secret; the current one works 10 more minutes")
+    @post(
+        "/rotate",
+        status_code=200,
+        summary="A new secret; the current one works 10 more minutes",
+        roles=allow(ANYONE),
+    )
     async def rotate(self, gateway: GatewayCredential) -> RotateOut:
         return await enrollment.rotate(gateway)
 
-    @get("/state", summary="Desired state: full, or changes since a version (long poll)")
+    @get(
+        "/state",
+        summary="Desired state: full, or changes since a version (long poll)",
+        roles=allow(ANYONE),
+    )
     async def state(
         self,
         request: Req,
@@ -62,19 +77,36 @@ class GatewayProtocolController(Controller):
     ) -> StateOut:
         return await sync.state(gateway, since, wait, epoch, request.receive)
 
-    @post("/ack", status_code=200, summary="What the gateway applied, and what failed")
+    @post(
+        "/ack",
+        status_code=200,
+        summary="What the gateway applied, and what failed",
+        roles=allow(ANYONE),
+    )
     async def ack(self, gateway: GatewayCredential, data: AckIn) -> AckOut:
         return await sync.ack(gateway, data)
 
-    @post("/telemetry", status_code=200, summary="Sequence-numbered traffic and load samples")
+    @post(
+        "/telemetry",
+        status_code=200,
+        summary="Sequence-numbered traffic and load samples",
+        roles=allow(ANYONE),
+    )
     async def telemetry(self, gateway: GatewayCredential, data: TelemetryIn) -> TelemetryOut:
         return await telemetry.ingest(gateway, data)
 
-    @post("/portal", status_code=200, summary="Captive-portal decision for a MAC")
+    @post(
+        "/portal", status_code=200, summary="Captive-portal decision for a MAC", roles=allow(ANYONE)
+    )
     async def portal(self, gateway: GatewayCredential, data: PortalIn) -> PortalDecision:
         return await portal.decide(gateway, data.mac)
 
-    @post("/commands/{command_id:str}/result", status_code=200, summary="A command's result")
+    @post(
+        "/commands/{command_id:str}/result",
+        status_code=200,
+        summary="A command's result",
+        roles=allow(ANYONE),
+    )
     async def command_result(
         self, gateway: GatewayCredential, command_id: str, data: LinkTestResult
     ) -> LinkTestOut:

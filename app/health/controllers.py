@@ -11,14 +11,20 @@ from app.core.db import DB
 from app.core.i18n import _
 from app.core.problems import problem
 from app.core.redis import get_redis
+from app.core.roles import ANYONE, allow
 
 
-@get("/health", summary="Liveness", tags=["platform"])
+@get("/health", summary="Liveness", tags=["platform"], roles=allow(ANYONE))
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", summary="Readiness: database and Redis reachable", tags=["platform"])
+@get(
+    "/ready",
+    summary="Readiness: database and Redis reachable",
+    tags=["platform"],
+    roles=allow(ANYONE),
+)
 async def ready() -> Response[dict[str, Any]]:
     checks: dict[str, str] = {}
     try:

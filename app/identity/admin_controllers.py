@@ -10,6 +10,7 @@ from litestar.params import Parameter
 
 from app.core.audit import Actor
 from app.core.idempotency import IdempotencyKey
+from app.core.roles import Role, allow
 from app.identity import api_tokens, audit_log
 from app.identity.schemas import ApiTokenCreated, ApiTokenIn, ApiTokenList, AuditPage
 from tenants.context import on_tenant_host, with_session
@@ -22,7 +23,12 @@ class ApiTokenController(Controller):
     guards = [on_tenant_host, with_session]
     tags = ["api-tokens"]
 
-    @post("", status_code=201, summary="Create an API token for a role (shown once)")
+    @post(
+        "",
+        status_code=201,
+        summary="Create an API token for a role (shown once)",
+        roles=allow(Role.MANAGER),
+    )
     async def create(
         self,
         request: Request[Any, Any, State],
@@ -33,11 +39,16 @@ class ApiTokenController(Controller):
         key = IdempotencyKey.from_request(request, data)
         return await api_tokens.create(tenant, data, actor, key)
 
-    @get("", summary="Live API tokens, newest first (no secrets)")
+    @get("", summary="Live API tokens, newest first (no secrets)", roles=allow(Role.MANAGER))
     async def list_tokens(self, tenant: TenantRef) -> ApiTokenList:
         return ApiTokenList(items=await api_tokens.list_active(tenant))
 
-    @delete("/{token_id:str}", status_code=204, summary="Revoke an API token at once")
+    @delete(
+        "/{token_id:str}",
+        status_code=204,
+        summary="Revoke an API token at once",
+        roles=allow(Role.MANAGER),
+    )
     async def revoke(self, token_id: str, tenant: TenantRef, actor: Actor) -> None:
         await api_tokens.revoke(tenant, token_id, actor)
 
@@ -47,7 +58,7 @@ class AuditLogController(Controller):
     guards = [on_tenant_host]
     tags = ["audit-log"]
 
-    @get("", summary="The audit log, newest first")
+    @get("", summary="The audit log, newest first", roles=allow(Role.MANAGER))
     async def list_events(
         self,
         tenant: TenantRef,

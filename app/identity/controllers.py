@@ -10,6 +10,7 @@ from app.core.audit import Actor
 from app.core.config import get_settings
 from app.core.idempotency import IdempotencyKey
 from app.core.principal import Principal
+from app.core.roles import ANYONE, STAFF, SUBSCRIBER, Role, allow
 from app.core.timeutil import iso
 from app.identity import actions, invitations, management, recovery
 from app.identity.admin_controllers import ApiTokenController, AuditLogController
@@ -47,17 +48,23 @@ class AuthController(Controller):
     guards = [on_tenant_host]
     tags = ["auth"]
 
-    @post("/login", status_code=200, summary="Sign in with email and password")
+    @post("/login", status_code=200, summary="Sign in with email and password", roles=allow(ANYONE))
     async def login(self, data: LoginIn, tenant: TenantRef, actor: Actor) -> Response[MeOut]:
         session_id, principal = await actions.login(tenant, data.email, data.password, actor)
         secure = get_settings().public_scheme == "https"
         return Response(me_out(principal, tenant), cookies=[session_cookie(session_id, secure)])
 
-    @get("/me", summary="Who is signed in")
+    @get("/me", summary="Who is signed in", roles=allow(STAFF))
     async def me(self, principal: Principal, tenant: TenantRef) -> MeOut:
         return me_out(principal, tenant)
 
-    @post("/logout", status_code=204, summary="Sign out", guards=[with_session])
+    @post(
+        "/logout",
+        status_code=204,
+        summary="Sign out",
+        guards=[with_session],
+        roles=allow(STAFF, SUBSCRIBER),
+    )
     async def logout(
         self,
         request: Request[Principal, None, State],
@@ -73,6 +80,7 @@ class AuthController(Controller):
         status_code=200,
         summary="Sign out on every device, this one included",
         guards=[with_session],
+        roles=allow(STAFF, SUBSCRIBER),
     )
     async def logout_everywhere(
         self, principal: Principal, tenant: TenantRef, actor: Actor
@@ -89,6 +97,7 @@ class AuthController(Controller):
         status_code=204,
         summary="Change your password; your other sessions end",
         guards=[with_session],
+        roles=allow(STAFF),
     )
     async def change_password(
         self, data: PasswordChangeIn, principal: Principal, tenant: TenantRef, actor: Actor
@@ -101,6 +110,7 @@ class AuthController(Controller):
         "/password-reset",
         status_code=202,
         summary="Mail a password-reset link (the same answer for any address)",
+        roles=allow(ANYONE),
     )
     async def request_reset(self, data: PasswordResetIn, tenant: TenantRef, actor: Actor) -> None:
         await recovery.request_reset(tenant, data.email, actor)
@@ -109,6 +119,7 @@ class AuthController(Controller):
         "/password-reset/confirm",
         status_code=204,
         summary="Choose a new password with a reset link; every session ends",
+        roles=allow(ANYONE),
     )
     async def confirm_reset(
         self, data: PasswordResetConfirmIn, tenant: TenantRef, actor: Actor
@@ -119,6 +130,7 @@ class AuthController(Controller):
         "/invitations/accept",
         status_code=201,
         summary="Accept a staff invitation: creates your user; then sign in",
+        roles=allow(ANYONE),
     )
     async def accept_invitation(
         self, data: AcceptInvitationIn, tenant: TenantRef, actor: Actor
@@ -144,7 +156,7 @@ class StaffController(Controller):
     guards = [on_tenant_host]
     tags = ["staff"]
 
-    @get("", summary="List staff, by email")
+    @get("", summary="List staff, by email", roles=allow(Role.MANAGER))
     async def list_staff(
         self,
         tenant: TenantRef,
@@ -159,7 +171,12 @@ class StaffController(Controller):
         items = [staff_out(r) for r in rows]
         return Page(items=items, next_cursor=items[-1].email if len(items) == limit else None)
 
-    @patch("/{user_id:str}", summary="Change a user's role or name", guards=[with_session])
+    @patch(
+        "/{user_id:str}",
+        summary="Change a user's role or name",
+        guards=[with_session],
+        roles=allow(Role.MANAGER),
+    )
     async def update(
         self, user_id: str, data: StaffPatchIn, tenant: TenantRef, actor: Actor
     ) -> StaffOut:
@@ -170,6 +187,7 @@ class StaffController(Controller):
         status_code=200,
         summary="Deactivate a user; their sessions end at once",
         guards=[with_session],
+        roles=allow(Role.MANAGER),
     )
     async def deactivate(self, user_id: str, tenant: TenantRef, actor: Actor) -> StaffOut:
         return staff_out(await management.deactivate(tenant, user_id, actor))
@@ -179,11 +197,12 @@ class StaffController(Controller):
         status_code=200,
         summary="Reactivate a user",
         guards=[with_session],
+        roles=allow(Role.MANAGER),
     )
     async def reactivate(self, user_id: str, tenant: TenantRef, actor: Actor) -> StaffOut:
         return staff_out(await management.reactivate(tenant, user_id, actor))
 
-    @get("/invitations", summary="Pending invitations, newest first")
+    @get("/invitations", summary="Pending invitations, newest first", roles=allow(Role.MANAGER))
     async def list_invitations(self, tenant: TenantRef) -> InvitationList:
         return InvitationList(items=await invitations.list_pending(tenant))
 
@@ -192,6 +211,7 @@ class StaffController(Controller):
         status_code=201,
         summary="Invite someone to the staff by email",
         guards=[with_session],
+        roles=allow(Role.MANAGER),
     )
     async def invite(
         self, request: AnyRequest, data: InvitationIn, tenant: TenantRef, actor: Actor
@@ -204,6 +224,7 @@ class StaffController(Controller):
         status_code=204,
         summary="Revoke an invitation",
         guards=[with_session],
+        roles=allow(Role.MANAGER),
     )
     async def revoke_invitation(self, invitation_id: str, tenant: TenantRef, actor: Actor) -> None:
         await invitations.revoke(tenant, invitation_id, actor)

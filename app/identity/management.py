@@ -16,9 +16,9 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.problems import Conflict, Invalid
+from app.core.roles import Role
 from app.identity import sessions
 from app.identity.access import access_staff
-from app.identity.roles import Role
 from app.identity.schemas import StaffPatchIn
 from app.identity.tables import StaffUser
 from tenants.registry import TenantRef

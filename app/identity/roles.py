@@ -1,17 +1,7 @@
 from __future__ import annotations
 
-from enum import StrEnum
-
 from app.core.i18n import lazy
-
-
-class Role(StrEnum):
-    MANAGER = "manager"
-    SALES = "sales"
-    CUSTOMER_SERVICE = "customer_service"
-    FINANCE = "finance"
-    TECHNICAL = "technical"
-
+from app.core.roles import Role
 
 ROLE_LABELS = {
     Role.MANAGER: lazy("Manager"),

@@ -14,10 +14,11 @@ from app.core import audit, mail
 from app.core.audit import Actor
 from app.core.config import get_settings
 from app.core.i18n import _, use_language
+from app.core.roles import Role
 from app.core.timeutil import now
 from app.identity import sessions
 from app.identity.access import staff_by_email
-from app.identity.roles import ROLE_LABELS, Role
+from app.identity.roles import ROLE_LABELS
 from app.identity.tables import PasswordReset, StaffInvitation, StaffUser
 from app.identity.tokens import new_token
 from tenants.jobs import Scope, periodic, tenant_actor

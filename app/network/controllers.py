@@ -6,6 +6,7 @@ from litestar import Controller, Request, delete, get, patch, post
 
 from app.core.audit import Actor
 from app.core.idempotency import IdempotencyKey
+from app.core.roles import STAFF, Role, allow
 from app.network import actions
 from app.network.schemas import (
     AccessPointIn,
@@ -26,28 +27,38 @@ class SiteController(Controller):
     guards = [on_tenant_host]
     tags = ["network"]
 
-    @post("", status_code=201, summary="Add a site (tower or NOC)")
+    @post(
+        "",
+        status_code=201,
+        summary="Add a site (tower or NOC)",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def create(
         self, request: Request[Any, Any, Any], data: SiteIn, tenant: TenantRef, actor: Actor
     ) -> SiteOut:
         key = IdempotencyKey.from_request(request, data)
         return await actions.create_site(tenant, data, actor, key)
 
-    @get("", summary="List sites, by name")
+    @get("", summary="List sites, by name", roles=allow(STAFF))
     async def list_sites(self, tenant: TenantRef) -> SitePage:
         return SitePage(items=await actions.list_sites(tenant))
 
-    @get("/{site_id:str}", summary="One site")
+    @get("/{site_id:str}", summary="One site", roles=allow(STAFF))
     async def get_site(self, tenant: TenantRef, site_id: str) -> SiteOut:
         return await actions.get_site(tenant, site_id)
 
-    @patch("/{site_id:str}", summary="Change a site")
+    @patch("/{site_id:str}", summary="Change a site", roles=allow(Role.MANAGER, Role.TECHNICAL))
     async def update(
         self, tenant: TenantRef, site_id: str, data: SitePatch, actor: Actor
     ) -> SiteOut:
         return await actions.update_site(tenant, site_id, data, actor)
 
-    @delete("/{site_id:str}", status_code=204, summary="Delete a site with nothing on it")
+    @delete(
+        "/{site_id:str}",
+        status_code=204,
+        summary="Delete a site with nothing on it",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def remove(self, tenant: TenantRef, site_id: str, actor: Actor) -> None:
         await actions.delete_site(tenant, site_id, actor)
 
@@ -57,7 +68,12 @@ class AccessPointController(Controller):
     guards = [on_tenant_host]
     tags = ["network"]
 
-    @post("", status_code=201, summary="Add an access point to a site")
+    @post(
+        "",
+        status_code=201,
+        summary="Add an access point to a site",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -68,23 +84,30 @@ class AccessPointController(Controller):
         key = IdempotencyKey.from_request(request, data)
         return await actions.create_access_point(tenant, data, actor, key)
 
-    @get("", summary="List access points, by name")
+    @get("", summary="List access points, by name", roles=allow(STAFF))
     async def list_access_points(
         self, tenant: TenantRef, site_id: str | None = None
     ) -> AccessPointPage:
         return AccessPointPage(items=await actions.list_access_points(tenant, site_id))
 
-    @get("/{ap_id:str}", summary="One access point")
+    @get("/{ap_id:str}", summary="One access point", roles=allow(STAFF))
     async def get_access_point(self, tenant: TenantRef, ap_id: str) -> AccessPointOut:
         return await actions.get_access_point(tenant, ap_id)
 
-    @patch("/{ap_id:str}", summary="Change an access point")
+    @patch(
+        "/{ap_id:str}", summary="Change an access point", roles=allow(Role.MANAGER, Role.TECHNICAL)
+    )
     async def update(
         self, tenant: TenantRef, ap_id: str, data: AccessPointPatch, actor: Actor
     ) -> AccessPointOut:
         return await actions.update_access_point(tenant, ap_id, data, actor)
 
-    @delete("/{ap_id:str}", status_code=204, summary="Delete an unused access point")
+    @delete(
+        "/{ap_id:str}",
+        status_code=204,
+        summary="Delete an unused access point",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def remove(self, tenant: TenantRef, ap_id: str, actor: Actor) -> None:
         await actions.delete_access_point(tenant, ap_id, actor)
 

@@ -6,6 +6,7 @@ from litestar import Controller, Request, delete, get, patch, post
 
 from app.core.audit import Actor
 from app.core.idempotency import IdempotencyKey
+from app.core.roles import STAFF, Role, allow
 from app.plans import actions
 from app.plans.schemas import PlanIn, PlanOut, PlanPage, PlanPatch
 from tenants.context import on_tenant_host
@@ -17,32 +18,42 @@ class RatePlanController(Controller):
     guards = [on_tenant_host]
     tags = ["rate plans"]
 
-    @post("", status_code=201, summary="Create a rate plan")
+    @post("", status_code=201, summary="Create a rate plan", roles=allow(Role.MANAGER))
     async def create(
         self, request: Request[Any, Any, Any], data: PlanIn, tenant: TenantRef, actor: Actor
     ) -> PlanOut:
         key = IdempotencyKey.from_request(request, data)
         return await actions.create_plan(tenant, data, actor, key)
 
-    @get("", summary="List rate plans, by name")
+    @get("", summary="List rate plans, by name", roles=allow(STAFF))
     async def list_plans(self, tenant: TenantRef, include_archived: bool = False) -> PlanPage:
         return PlanPage(items=await actions.list_plans(tenant, include_archived))
 
-    @get("/{plan_id:str}", summary="One rate plan")
+    @get("/{plan_id:str}", summary="One rate plan", roles=allow(STAFF))
     async def get_plan(self, tenant: TenantRef, plan_id: str) -> PlanOut:
         return await actions.get_plan(tenant, plan_id)
 
-    @patch("/{plan_id:str}", summary="Change a rate plan")
+    @patch("/{plan_id:str}", summary="Change a rate plan", roles=allow(Role.MANAGER))
     async def update(
         self, tenant: TenantRef, plan_id: str, data: PlanPatch, actor: Actor
     ) -> PlanOut:
         return await actions.update_plan(tenant, plan_id, data, actor)
 
-    @post("/{plan_id:str}/archive", status_code=200, summary="Archive a rate plan")
+    @post(
+        "/{plan_id:str}/archive",
+        status_code=200,
+        summary="Archive a rate plan",
+        roles=allow(Role.MANAGER),
+    )
     async def archive(self, tenant: TenantRef, plan_id: str, actor: Actor) -> PlanOut:
         return await actions.archive_plan(tenant, plan_id, actor)
 
-    @delete("/{plan_id:str}", status_code=204, summary="Delete a rate plan nobody ever had")
+    @delete(
+        "/{plan_id:str}",
+        status_code=204,
+        summary="Delete a rate plan nobody ever had",
+        roles=allow(Role.MANAGER),
+    )
     async def remove(self, tenant: TenantRef, plan_id: str, actor: Actor) -> None:
         await actions.delete_plan(tenant, plan_id, actor)
 

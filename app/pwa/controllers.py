@@ -7,6 +7,7 @@ year, and the service worker script is always revalidated so that updates are fo
 
 from __future__ import annotations
 
+from app.core.roles import ANYONE, allow
 from typing import Any
 
 from litestar import Request, Response, get
@@ -93,8 +94,7 @@ def _static(request: AnyRequest, file: shell.StaticFile, cache: str) -> Response
 
 
 @get(
-    PAGE_PATHS, summary="The app's page (client-side routes)", tags=["app"], include_in_schema=False
-)
+    PAGE_PATHS, summary="The app's page (client-side routes)", tags=["app"], include_in_schema=False, roles=allow(ANYONE))
 async def page(request: AnyRequest) -> Response[bytes]:
     host = _host(request)
     language = _language()
@@ -112,7 +112,7 @@ async def page(request: AnyRequest) -> Response[bytes]:
     return Response(html, media_type="text/html", headers=headers)
 
 
-@get("/assets/{name:str}", summary="A built asset", tags=["app"], include_in_schema=False)
+@get("/assets/{name:str}", summary="A built asset", tags=["app"], include_in_schema=False, roles=allow(ANYONE))
 async def asset(request: AnyRequest, name: str) -> Response[bytes]:
     if not shell.is_built():
         raise _not_built()
@@ -122,7 +122,7 @@ async def asset(request: AnyRequest, name: str) -> Response[bytes]:
     return _static(request, file, IMMUTABLE)
 
 
-@get("/sw.js", summary="The service worker", tags=["app"], include_in_schema=False)
+@get("/sw.js", summary="The service worker", tags=["app"], include_in_schema=False, roles=allow(ANYONE))
 async def service_worker(request: AnyRequest) -> Response[bytes]:
     file = shell.safe_file("", "sw.js") if shell.is_built() else None
     if file is None:
@@ -130,7 +130,7 @@ async def service_worker(request: AnyRequest) -> Response[bytes]:
     return _static(request, file, NO_CACHE)
 
 
-@get("/manifest.webmanifest", summary="The web app manifest", tags=["app"], include_in_schema=False)
+@get("/manifest.webmanifest", summary="The web app manifest", tags=["app"], include_in_schema=False, roles=allow(ANYONE))
 async def web_manifest(request: AnyRequest) -> Response[dict[str, object]]:
     body = manifest(_host(request), _language())
     return Response(
@@ -145,7 +145,7 @@ ICONS = {
 }
 
 
-@get("/icons/{name:str}", summary="An app icon", tags=["app"], include_in_schema=False)
+@get("/icons/{name:str}", summary="An app icon", tags=["app"], include_in_schema=False, roles=allow(ANYONE))
 async def icon(request: AnyRequest, name: str) -> Response[bytes]:
     if name not in ICONS:
         raise NotFound(_("No such file."))

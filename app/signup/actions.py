@@ -15,9 +15,9 @@ from app.core.db import DB
 from app.core.i18n import _
 from app.core.jobs import enqueue
 from app.core.problems import Conflict, Invalid
+from app.core.roles import Role
 from app.identity.actions import add_staff
 from app.identity.passwords import hash_password_async
-from app.identity.roles import Role
 from app.signup import validation
 from app.signup.schemas import SignupIn, SignupOut
 from tenants.provision import create_schema

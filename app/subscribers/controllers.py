@@ -9,6 +9,7 @@ from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
 from app.core.problems import Invalid
+from app.core.roles import STAFF, Role, allow
 from app.subscribers import actions, importer, plan_changes, queries
 from app.subscribers.importer import ImportReport
 from app.subscribers.portal_controllers import PortalController
@@ -38,14 +39,19 @@ class SubscriberController(Controller):
     guards = [on_tenant_host]
     tags = ["subscribers"]
 
-    @post("", status_code=201, summary="Add a subscriber; opens the installation work order")
+    @post(
+        "",
+        status_code=201,
+        summary="Add a subscriber; opens the installation work order",
+        roles=allow(Role.MANAGER, Role.SALES),
+    )
     async def create(
         self, request: Req, data: SubscriberIn, tenant: TenantRef, actor: Actor
     ) -> SubscriberCreatedOut:
         key = IdempotencyKey.from_request(request, data)
         return await actions.create_subscriber(tenant, data, actor, key)
 
-    @get("", summary="Search subscribers (q: name, email, phone, MAC), by name")
+    @get("", summary="Search subscribers (q: name, email, phone, MAC), by name", roles=allow(STAFF))
     async def list_subscribers(
         self,
         tenant: TenantRef,
@@ -69,6 +75,7 @@ class SubscriberController(Controller):
         "multipart form. Columns: name, email, plan, and optionally phone, address, latitude, "
         "longitude, language, status, cpe_mac, billing_start_date, external_id, site.",
         request_max_body_size=importer.MAX_BYTES + 64 * 1024,
+        roles=allow(Role.MANAGER, Role.SALES),
     )
     async def import_csv(
         self, request: Req, tenant: TenantRef, actor: Actor, dry_run: bool = False
@@ -84,28 +91,42 @@ class SubscriberController(Controller):
             raw = await request.body()
         return await importer.run_import(tenant, raw, actor, dry_run=dry_run)
 
-    @get(ONE, summary="One subscriber")
+    @get(ONE, summary="One subscriber", roles=allow(STAFF))
     async def get_subscriber(self, tenant: TenantRef, subscriber_id: str) -> SubscriberOut:
         return await queries.get_subscriber(tenant, subscriber_id)
 
-    @patch(ONE, summary="Change contact and service details")
+    @patch(ONE, summary="Change contact and service details", roles=allow(Role.MANAGER, Role.SALES))
     async def update(
         self, tenant: TenantRef, subscriber_id: str, data: SubscriberPatch, actor: Actor
     ) -> SubscriberOut:
         return await actions.update_subscriber(tenant, subscriber_id, data, actor)
 
-    @get(ONE + "/history", summary="Every status change: from, to, why, who, when")
+    @get(
+        ONE + "/history",
+        summary="Every status change: from, to, why, who, when",
+        roles=allow(STAFF),
+    )
     async def history(self, tenant: TenantRef, subscriber_id: str) -> StatusHistory:
         return StatusHistory(items=await queries.status_history(tenant, subscriber_id))
 
-    @post(ONE + "/suspend", status_code=200, summary="Suspend (non_payment, admin, data_cap)")
+    @post(
+        ONE + "/suspend",
+        status_code=200,
+        summary="Suspend (non_payment, admin, data_cap)",
+        roles=allow(Role.MANAGER, Role.FINANCE),
+    )
     async def suspend(
         self, request: Req, subscriber_id: str, data: SuspendIn, tenant: TenantRef, actor: Actor
     ) -> SubscriberOut:
         key = IdempotencyKey.from_request(request, data)
         return await actions.suspend(tenant, subscriber_id, data, actor, key)
 
-    @post(ONE + "/resume", status_code=200, summary="Lift a suspension")
+    @post(
+        ONE + "/resume",
+        status_code=200,
+        summary="Lift a suspension",
+        roles=allow(Role.MANAGER, Role.FINANCE),
+    )
     async def resume(
         self,
         request: Req,
@@ -118,7 +139,12 @@ class SubscriberController(Controller):
         key = IdempotencyKey.from_request(request, body)
         return await actions.resume(tenant, subscriber_id, body, actor, key)
 
-    @post(ONE + "/cancel", status_code=200, summary="Cancel the subscription")
+    @post(
+        ONE + "/cancel",
+        status_code=200,
+        summary="Cancel the subscription",
+        roles=allow(Role.MANAGER, Role.SALES),
+    )
     async def cancel(
         self,
         request: Req,
@@ -131,7 +157,12 @@ class SubscriberController(Controller):
         key = IdempotencyKey.from_request(request, body)
         return await actions.cancel(tenant, subscriber_id, body, actor, key)
 
-    @post(ONE + "/plan-changes", status_code=201, summary="Change the plan from a date")
+    @post(
+        ONE + "/plan-changes",
+        status_code=201,
+        summary="Change the plan from a date",
+        roles=allow(Role.MANAGER, Role.SALES),
+    )
     async def change_plan(
         self,
         request: Req,
@@ -143,11 +174,20 @@ class SubscriberController(Controller):
         key = IdempotencyKey.from_request(request, data)
         return await plan_changes.change_plan(tenant, subscriber_id, data, actor, key)
 
-    @get(ONE + "/plan-changes", summary="The subscriber's plan changes, oldest first")
+    @get(
+        ONE + "/plan-changes",
+        summary="The subscriber's plan changes, oldest first",
+        roles=allow(STAFF),
+    )
     async def list_plan_changes(self, tenant: TenantRef, subscriber_id: str) -> PlanChangePage:
         return PlanChangePage(items=await plan_changes.list_plan_changes(tenant, subscriber_id))
 
-    @post(ONE + "/portal-invitation", status_code=202, summary="Email the portal link again")
+    @post(
+        ONE + "/portal-invitation",
+        status_code=202,
+        summary="Email the portal link again",
+        roles=allow(Role.MANAGER, Role.SALES, Role.CUSTOMER_SERVICE),
+    )
     async def invite(self, tenant: TenantRef, subscriber_id: str, actor: Actor) -> None:
         await actions.resend_invitation(tenant, subscriber_id, actor)
 

@@ -6,6 +6,7 @@ from litestar import Controller, Response, get, post
 from app.core.audit import Actor
 from app.core.config import get_settings
 from app.core.principal import Principal
+from app.core.roles import ANYONE, SUBSCRIBER, allow
 from app.identity.sessions import session_cookie
 from app.subscribers import portal
 from app.subscribers.portal import PortalMeOut
@@ -39,6 +40,7 @@ class PortalController(Controller):
         "/invitations/accept",
         status_code=200,
         summary="Set the portal password with the emailed link, and sign in",
+        roles=allow(ANYONE),
     )
     async def accept(
         self, data: PortalAcceptIn, tenant: TenantRef, actor: Actor
@@ -48,13 +50,22 @@ class PortalController(Controller):
         )
         return _signed_in(session_id, await portal.me(tenant, principal))
 
-    @post("/auth/login", status_code=200, summary="Sign in to the subscriber portal")
+    @post(
+        "/auth/login",
+        status_code=200,
+        summary="Sign in to the subscriber portal",
+        roles=allow(ANYONE),
+    )
     async def login(
         self, data: PortalLoginIn, tenant: TenantRef, actor: Actor
     ) -> Response[PortalMeOut]:
         session_id, principal = await portal.login(tenant, data.email, data.password, actor)
         return _signed_in(session_id, await portal.me(tenant, principal))
 
-    @get("/me", summary="The signed-in subscriber's account, plan and status")
+    @get(
+        "/me",
+        summary="The signed-in subscriber's account, plan and status",
+        roles=allow(SUBSCRIBER),
+    )
     async def me(self, tenant: TenantRef, principal: Principal) -> PortalMeOut:
         return await portal.me(tenant, principal)

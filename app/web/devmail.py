@@ -9,6 +9,7 @@ from litestar import MediaType, get
 
 from app.core.config import get_settings
 from app.core.problems import NotFound
+from app.core.roles import ANYONE, allow
 from app.web.mailbox import list_mails, read_mail
 
 
@@ -16,7 +17,7 @@ def _dir() -> Path:
     return Path(get_settings().dev_mail_dir)
 
 
-@get("/dev/mail", media_type=MediaType.HTML, include_in_schema=False)
+@get("/dev/mail", media_type=MediaType.HTML, include_in_schema=False, roles=allow(ANYONE))
 async def dev_mail_index() -> str:
     rows = "".join(
         f"<tr><td>{html.escape(str(m['received_at']))}</td><td>{html.escape(str(m['to']))}</td>"
@@ -32,7 +33,12 @@ async def dev_mail_index() -> str:
     )
 
 
-@get("/dev/mail/{mail_id:str}", media_type=MediaType.HTML, include_in_schema=False)
+@get(
+    "/dev/mail/{mail_id:str}",
+    media_type=MediaType.HTML,
+    include_in_schema=False,
+    roles=allow(ANYONE),
+)
 async def dev_mail_message(mail_id: str) -> str:
     message = read_mail(_dir(), mail_id)
     if message is None:

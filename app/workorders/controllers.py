@@ -10,6 +10,7 @@ from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
 from app.core.problems import Invalid
+from app.core.roles import Role, allow
 from app.workorders import actions, attachments
 from app.workorders.schemas import (
     AuthenticateCpeIn,
@@ -38,14 +39,23 @@ class WorkOrderController(Controller):
     guards = [on_tenant_host]
     tags = ["work orders"]
 
-    @post("", status_code=201, summary="Open a repair, maintenance, removal or installation visit")
+    @post(
+        "",
+        status_code=201,
+        summary="Open a repair, maintenance, removal or installation visit",
+        roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
+    )
     async def create(
         self, request: Req, data: WorkOrderIn, tenant: TenantRef, actor: Actor
     ) -> WorkOrderOut:
         key = IdempotencyKey.from_request(request, data)
         return await actions.create_work_order(tenant, data, actor, key)
 
-    @get("", summary="List work orders, newest first")
+    @get(
+        "",
+        summary="List work orders, newest first",
+        roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
+    )
     async def list_work_orders(
         self,
         tenant: TenantRef,
@@ -67,18 +77,28 @@ class WorkOrderController(Controller):
         )
         return WorkOrderPage(items=items, next_cursor=next_cursor)
 
-    @get(WO, summary="One work order")
+    @get(WO, summary="One work order", roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL))
     async def get_work_order(self, tenant: TenantRef, work_order_id: str) -> WorkOrderOut:
         return await actions.get_work_order(tenant, work_order_id)
 
-    @post(WO + "/schedule", status_code=200, summary="Schedule the visit (and its technician)")
+    @post(
+        WO + "/schedule",
+        status_code=200,
+        summary="Schedule the visit (and its technician)",
+        roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
+    )
     async def schedule(
         self, request: Req, work_order_id: str, data: ScheduleIn, tenant: TenantRef, actor: Actor
     ) -> WorkOrderOut:
         key = IdempotencyKey.from_request(request, data)
         return await actions.schedule(tenant, work_order_id, data, actor, key)
 
-    @post(WO + "/start", status_code=200, summary="The technician starts on site")
+    @post(
+        WO + "/start",
+        status_code=200,
+        summary="The technician starts on site",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def start(
         self,
         request: Req,
@@ -91,7 +111,12 @@ class WorkOrderController(Controller):
         key = IdempotencyKey.from_request(request, body)
         return await actions.start(tenant, work_order_id, body, actor, key)
 
-    @post(WO + "/authenticate-cpe", status_code=200, summary="Record the CPE radio's MAC")
+    @post(
+        WO + "/authenticate-cpe",
+        status_code=200,
+        summary="Record the CPE radio's MAC",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def authenticate_cpe(
         self,
         request: Req,
@@ -103,7 +128,12 @@ class WorkOrderController(Controller):
         key = IdempotencyKey.from_request(request, data)
         return await actions.authenticate_cpe(tenant, work_order_id, data, actor, key)
 
-    @post(WO + "/activate", status_code=200, summary="Activate the subscriber; billing starts")
+    @post(
+        WO + "/activate",
+        status_code=200,
+        summary="Activate the subscriber; billing starts",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def activate(
         self,
         request: Req,
@@ -116,14 +146,24 @@ class WorkOrderController(Controller):
         key = IdempotencyKey.from_request(request, body)
         return await actions.activate(tenant, work_order_id, body, actor, key)
 
-    @post(WO + "/sign-off", status_code=200, summary="The subscriber signs the visit off")
+    @post(
+        WO + "/sign-off",
+        status_code=200,
+        summary="The subscriber signs the visit off",
+        roles=allow(Role.MANAGER, Role.TECHNICAL),
+    )
     async def sign_off(
         self, request: Req, work_order_id: str, data: SignOffIn, tenant: TenantRef, actor: Actor
     ) -> WorkOrderOut:
         key = IdempotencyKey.from_request(request, data)
         return await actions.sign_off(tenant, work_order_id, data, actor, key)
 
-    @post(WO + "/cancel", status_code=200, summary="Cancel a visit that has not activated")
+    @post(
+        WO + "/cancel",
+        status_code=200,
+        summary="Cancel a visit that has not activated",
+        roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
+    )
     async def cancel(
         self,
         request: Req,
@@ -136,14 +176,23 @@ class WorkOrderController(Controller):
         key = IdempotencyKey.from_request(request, body)
         return await actions.cancel(tenant, work_order_id, body, actor, key)
 
-    @post(WO + "/notes", status_code=201, summary="Add a note")
+    @post(
+        WO + "/notes",
+        status_code=201,
+        summary="Add a note",
+        roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
+    )
     async def add_note(
         self, request: Req, work_order_id: str, data: NoteIn, tenant: TenantRef, actor: Actor
     ) -> NoteOut:
         key = IdempotencyKey.from_request(request, data)
         return await attachments.add_note(tenant, work_order_id, data, actor, key)
 
-    @get(WO + "/notes", summary="The notes, oldest first")
+    @get(
+        WO + "/notes",
+        summary="The notes, oldest first",
+        roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
+    )
     async def list_notes(self, tenant: TenantRef, work_order_id: str) -> NotePage:
         return NotePage(items=await attachments.list_notes(tenant, work_order_id))
 
@@ -154,6 +203,7 @@ class WorkOrderController(Controller):
         description="Send the image as the request body, or as the `file` field of a "
         "multipart form (with an optional `caption` field).",
         request_max_body_size=11 * 1024 * 1024,
+        roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
     )
     async def add_photo(
         self, request: Req, work_order_id: str, tenant: TenantRef, actor: Actor
@@ -174,11 +224,20 @@ class WorkOrderController(Controller):
         key = IdempotencyKey.from_request(request, digest)
         return await attachments.add_photo(tenant, work_order_id, data, caption, actor, key)
 
-    @get(WO + "/photos", summary="The photos, oldest first")
+    @get(
+        WO + "/photos",
+        summary="The photos, oldest first",
+        roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
+    )
     async def list_photos(self, tenant: TenantRef, work_order_id: str) -> PhotoPage:
         return PhotoPage(items=await attachments.list_photos(tenant, work_order_id))
 
-    @get(WO + "/photos/{photo_id:str}", summary="One photo's image", media_type="image/*")
+    @get(
+        WO + "/photos/{photo_id:str}",
+        summary="One photo's image",
+        media_type="image/*",
+        roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
+    )
     async def get_photo(
         self, tenant: TenantRef, work_order_id: str, photo_id: str
     ) -> Response[bytes]:

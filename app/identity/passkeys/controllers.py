@@ -8,6 +8,7 @@ from app.core.audit import Actor
 from app.core.config import get_settings
 from app.core.idempotency import IdempotencyKey
 from app.core.principal import Principal
+from app.core.roles import ANYONE, STAFF, allow
 from app.identity.passkeys import actions
 from app.identity.passkeys.ceremony import rp_id_for
 from app.identity.passkeys.schemas import (
@@ -40,6 +41,7 @@ class PasskeyController(Controller):
         "/passkeys/registration/options",
         status_code=200,
         summary="Start registering a passkey (WebAuthn creation options)",
+        roles=allow(STAFF),
     )
     async def registration_options(
         self, request: AnyRequest, tenant: TenantRef, principal: Principal
@@ -47,7 +49,9 @@ class PasskeyController(Controller):
         rp_id = rp_id_for(request.headers.get("host"))
         return _options(await actions.registration_options(tenant, principal, rp_id))
 
-    @post("/passkeys/registration", status_code=201, summary="Register a passkey")
+    @post(
+        "/passkeys/registration", status_code=201, summary="Register a passkey", roles=allow(STAFF)
+    )
     async def register(
         self,
         request: AnyRequest,
@@ -64,6 +68,7 @@ class PasskeyController(Controller):
         "/passkeys/authentication/options",
         status_code=200,
         summary="Start signing in with a passkey (WebAuthn request options)",
+        roles=allow(ANYONE),
     )
     async def authentication_options(
         self, request: AnyRequest, tenant: TenantRef
@@ -71,7 +76,12 @@ class PasskeyController(Controller):
         rp_id = rp_id_for(request.headers.get("host"))
         return _options(await actions.authentication_options(tenant, rp_id))
 
-    @post("/passkeys/authentication", status_code=200, summary="Sign in with a passkey")
+    @post(
+        "/passkeys/authentication",
+        status_code=200,
+        summary="Sign in with a passkey",
+        roles=allow(ANYONE),
+    )
     async def authenticate(
         self, request: AnyRequest, data: CredentialIn, tenant: TenantRef, actor: Actor
     ) -> Response[MeOut]:
@@ -80,18 +90,27 @@ class PasskeyController(Controller):
         secure = get_settings().public_scheme == "https"
         return Response(me_out(principal, tenant), cookies=[session_cookie(session_id, secure)])
 
-    @get("/passkeys", summary="Your passkeys")
+    @get("/passkeys", summary="Your passkeys", roles=allow(STAFF))
     async def list_passkeys(self, tenant: TenantRef, principal: Principal) -> PasskeyList:
         items, passkey_only = await actions.list_own(tenant, principal)
         return PasskeyList(items=items, passkey_only=passkey_only)
 
-    @delete("/passkeys/{passkey_id:str}", status_code=204, summary="Remove one of your passkeys")
+    @delete(
+        "/passkeys/{passkey_id:str}",
+        status_code=204,
+        summary="Remove one of your passkeys",
+        roles=allow(STAFF),
+    )
     async def remove(
         self, passkey_id: str, tenant: TenantRef, principal: Principal, actor: Actor
     ) -> None:
         await actions.remove(tenant, principal, actor, passkey_id)
 
-    @patch("/passkey-only", summary="Sign in with passkeys only, or allow the password again")
+    @patch(
+        "/passkey-only",
+        summary="Sign in with passkeys only, or allow the password again",
+        roles=allow(STAFF),
+    )
     async def passkey_only(
         self, data: PasskeyOnlyIn, tenant: TenantRef, principal: Principal, actor: Actor
     ) -> PasskeyOnlyOut:
