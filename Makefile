@@ -23,11 +23,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m tests.run
 
-## Style, types, migrations in step with the tables, complete translations.
+## Style, types, layer contracts, migrations in step with the tables, complete translations.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/wisp migrate --check
 	$(VENV)/bin/wisp i18n --check
 

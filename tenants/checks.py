@@ -14,13 +14,12 @@ from piccolo.apps.migrations.commands.new import (
 )
 from piccolo.conf.apps import AppConfig
 
+from migrations.public.piccolo_app import APP_CONFIG as PUBLIC_TRACK
+from migrations.tenant.piccolo_app import APP_CONFIG as TENANT_TRACK
+
 
 def _app_config(track: str) -> AppConfig:
-    if track == "public":
-        from migrations.public.piccolo_app import APP_CONFIG
-    else:
-        from migrations.tenant.piccolo_app import APP_CONFIG
-    return APP_CONFIG
+    return PUBLIC_TRACK if track == "public" else TENANT_TRACK
 
 
 async def migration_drift() -> dict[str, list[str]]:

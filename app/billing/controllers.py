@@ -11,6 +11,7 @@ from litestar.params import Parameter
 
 from app.billing import invoices, payments, reports, runs, settings_actions
 from app.billing.exemptions import exempt
+from app.billing.pdf import invoice_pdf
 from app.billing.portal import PortalBillingController
 from app.billing.schemas import (
     CreditNoteIn,
@@ -120,8 +121,6 @@ class InvoiceController(Controller):
         roles=allow(Role.MANAGER, Role.FINANCE),
     )
     async def pdf(self, invoice_id: str, tenant: TenantRef) -> Response[bytes]:
-        from app.billing.pdf import invoice_pdf
-
         invoice = await invoices.get_invoice(tenant, _id(invoice_id))
         body = await invoice_pdf(tenant, _id(invoice_id))
         name = (invoice.number or invoice.id) + ".pdf"

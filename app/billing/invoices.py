@@ -19,6 +19,7 @@ from app.billing.status import reactivate_if_clear
 from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
+from app.core.pagination import decode_cursor, next_cursor
 from app.core.problems import Conflict, Invalid, NotFound
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope
@@ -96,11 +97,7 @@ async def list_invoices(
         args.append(kind)
         clauses.append(f"kind = ${len(args)}")
     if cursor:
-        try:
-            day, _sep, last_id = cursor.partition("|")
-            args += [dt.date.fromisoformat(day), uuid.UUID(last_id)]
-        except ValueError:
-            raise Invalid({"cursor": _("This value is not valid.")}) from None
+        args += list(decode_cursor(cursor, dt.date.fromisoformat, uuid.UUID))
         clauses.append(f"(issue_date, id) < (${len(args) - 1}, ${len(args)})")
     args.append(limit)
     async with tenant_scope(tenant) as scope:
@@ -110,8 +107,7 @@ async def list_invoices(
             *args,
         )
     items = [invoice_out(r) for r in rows]
-    nxt = f"{rows[-1]['issue_date'].isoformat()}|{rows[-1]['id']}" if len(rows) == limit else None
-    return items, nxt
+    return items, next_cursor(rows, limit, lambda r: (r["issue_date"], r["id"]))
 
 
 async def get_invoice(tenant: TenantRef, invoice_id: uuid.UUID) -> InvoiceOut:

@@ -293,7 +293,7 @@ class Renderer:
                 context.set_forkserver_preload(["app.billing.render_worker"])
                 # Imported here, on first use: a process that never renders never loads
                 # WeasyPrint.
-                from app.billing import render_worker
+                from app.billing import render_worker  # noqa: PLC0415
 
                 self._executor = ProcessPoolExecutor(
                     max_workers=self.processes,
@@ -334,7 +334,7 @@ class Renderer:
         raise AssertionError("unreachable")
 
     async def render(self, html: str) -> bytes:
-        from app.billing import render_worker
+        from app.billing import render_worker  # noqa: PLC0415  (see above)
 
         return await self.run(render_worker.render, html)
 

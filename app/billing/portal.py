@@ -14,6 +14,7 @@ from litestar import Controller, Response, get
 
 from app.billing import money
 from app.billing.invoices import invoice_out
+from app.billing.pdf import invoice_pdf
 from app.billing.schemas import InvoiceOut
 from app.core.i18n import _
 from app.core.principal import Principal
@@ -94,8 +95,6 @@ class PortalBillingController(Controller):
     async def pdf(
         self, invoice_id: str, tenant: TenantRef, principal: Principal
     ) -> Response[bytes]:
-        from app.billing.pdf import invoice_pdf
-
         iid = _invoice_id(invoice_id)
         await own_invoice(tenant, principal, iid)
         body = await invoice_pdf(tenant, iid)

@@ -23,6 +23,7 @@ from app.core.config import get_settings
 from app.core.i18n import _, use_language
 from app.core.problems import NotFound
 from app.core.redis import get_redis, key
+from app.identity.access import active_managers
 from tenants.jobs import Scope, periodic, tenant_actor
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
@@ -185,9 +186,7 @@ async def email_invoices(scope: Scope, invoice_ids: list[str]) -> None:
 @tenant_actor(max_retries=5)
 async def alert_suspension_halt(scope: Scope, candidates: int, active: int) -> None:
     """Tell every manager that the run stopped short of a mass suspension."""
-    rows = await scope.connection.fetch(
-        "SELECT email, language FROM staff_user WHERE role = 'manager' AND is_active"
-    )
+    rows = await active_managers()
     portal = get_settings().portal_url(scope.tenant.slug)
     messages = []
     for r in rows:

@@ -8,9 +8,14 @@ a scope has nowhere to go. Registry tables are declared with `schema="public"`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
 from app.core.config import get_settings
+from app.core.problems import Conflict
 
 NO_SCHEMA = "wisp_no_tenant"
 
@@ -38,3 +43,14 @@ async def open_pool() -> None:
 async def close_pool() -> None:
     if DB.pool is not None:
         await DB.close_connection_pool()
+
+
+@contextmanager
+def refuse_if_referenced(message: str) -> Iterator[None]:
+    """Deleting a row that other rows still point to is refused by its foreign keys (all are
+    ON DELETE RESTRICT): the owner need not know which domains point to it. Use around the
+    DELETE alone; the transaction is aborted either way."""
+    try:
+        yield
+    except asyncpg.ForeignKeyViolationError:
+        raise Conflict(message) from None

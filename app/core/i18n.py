@@ -15,7 +15,7 @@ from pathlib import Path
 
 from babel.support import LazyProxy, NullTranslations, Translations
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
 LANGUAGES = ("en", "es")
 DEFAULT_LANGUAGE = "en"
 

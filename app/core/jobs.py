@@ -22,6 +22,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, MiddlewareError
 
 from app.core.config import get_settings
+from app.core.discovery import load_tasks
 
 
 class TenantMissing(MiddlewareError):
@@ -82,6 +83,10 @@ class UnknownJob(LookupError):
 
 
 def _actor(name: str) -> dramatiq.Actor[Any, Any]:
+    if name not in broker.actors:
+        # Actors are declared as their domains' task modules load; any process may send work
+        # (web, worker, CLI), so the first send loads them all.
+        load_tasks()
     try:
         return broker.get_actor(name)
     except dramatiq.errors.ActorNotFound:

@@ -21,7 +21,7 @@ from app.core.jobs import enqueue_after_commit
 from app.core.redis import get_redis, key
 from app.core.timeutil import iso, now
 from app.gateways.tables import Gateway
-from app.identity.tables import StaffUser
+from app.identity.access import active_managers
 from tenants.jobs import Scope, periodic, tenant_actor
 from tenants.registry import Tenant, TenantRef
 from tenants.scope import tenant_scope
@@ -71,9 +71,7 @@ async def alert_offline(scope: Scope, gateway_id: str, since: str) -> None:
         return  # back online already: no alert for an outage that is over
     if iso(row["offline_since"]) != since or row["offline_alerted_at"] is not None:
         return
-    managers = await StaffUser.select(StaffUser.email, StaffUser.language).where(
-        StaffUser.role == "manager", StaffUser.is_active.eq(True)
-    )
+    managers = await active_managers()
     mailed = _outage_key(tenant, gateway_id, row["offline_since"])
     link = f"{get_settings().portal_url(tenant.slug)}/app/gateways/{gateway_id}"
     messages = []

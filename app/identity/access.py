@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from app.core.i18n import _
 from app.core.problems import NotFound
+from app.core.roles import Role
 from app.identity.tables import StaffUser
 
 Lock = Literal["UPDATE", "SHARE"]
@@ -42,3 +43,23 @@ async def access_staff(user_id: uuid.UUID | str, lock: Lock | None = None) -> di
     if row is None:
         raise NotFound(_("No such user."))
     return row
+
+
+async def active_managers() -> list[dict[str, Any]]:
+    """Email and language of every active manager: whom the system tells when something needs
+    a decision (a gateway offline, suspensions halted)."""
+    rows: list[dict[str, Any]] = (
+        await StaffUser.select(StaffUser.email, StaffUser.language)
+        .where(StaffUser.role == Role.MANAGER, StaffUser.is_active.eq(True))
+        .order_by(StaffUser.email)
+    )
+    return rows
+
+
+async def active_staff(user_id: uuid.UUID | str) -> dict[str, Any] | None:
+    """The user, if it exists in this tenant and is active."""
+    try:
+        row = await access_staff(user_id)
+    except NotFound:
+        return None
+    return row if row["is_active"] else None

@@ -6,7 +6,6 @@ skips or repeats a row, even when many events share a timestamp.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import uuid
@@ -18,6 +17,7 @@ from litestar.connection import ASGIConnection
 from app.core import audit
 from app.core.audit import AuditEvent
 from app.core.i18n import _
+from app.core.pagination import decode_cursor, encode_cursor
 from app.core.problems import Invalid
 from app.core.redis import get_redis, key
 from app.core.timeutil import iso
@@ -42,20 +42,6 @@ def parse_time(value: str, field: str) -> dt.datetime:
     except ValueError:
         raise Invalid({field: _("Use an ISO 8601 time such as 2025-01-31T08:00:00Z.")}) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def encode_cursor(row: dict[str, Any]) -> str:
-    raw = f"{iso(row['occurred_at'])}|{row['id']}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _sep, event_id = raw.partition("|")
-        return dt.datetime.fromisoformat(at), uuid.UUID(event_id)
-    except (ValueError, UnicodeDecodeError):
-        raise Invalid({"cursor": _("This cursor is not valid.")}) from None
 
 
 def _like_prefix(prefix: str) -> str:
@@ -95,7 +81,7 @@ async def query(
     if filters.until:
         conditions.append(AuditEvent.occurred_at < parse_time(filters.until, "until"))
     if filters.cursor:
-        at, event_id = decode_cursor(filters.cursor)
+        at, event_id = decode_cursor(filters.cursor, dt.datetime.fromisoformat, uuid.UUID)
         conditions.append(
             (AuditEvent.occurred_at < at)
             | ((AuditEvent.occurred_at == at) & (AuditEvent.id < event_id))
@@ -111,7 +97,9 @@ async def query(
         )
     more = len(rows) > limit
     rows = rows[:limit]
-    return [event_out(r) for r in rows], encode_cursor(rows[-1]) if more else None
+    return [event_out(r) for r in rows], encode_cursor(
+        rows[-1]["occurred_at"], rows[-1]["id"]
+    ) if more else None
 
 
 DENIED_EVERY = 60

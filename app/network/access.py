@@ -28,3 +28,8 @@ async def access_access_point(ap_id: object) -> dict[str, Any]:
     if row is None:
         raise NotFound(_("No such access point."))
     return row
+
+
+async def sites_by_name() -> dict[str, Any]:
+    """Every site's id by lower-case name: for imports."""
+    return {r["name"].lower(): r["id"] for r in await Site.select(Site.id, Site.name)}

@@ -11,11 +11,14 @@ from piccolo.columns.combination import WhereRaw
 
 from app.core import audit
 from app.core.audit import Actor
+from app.core.db import refuse_if_referenced
+from app.core.events import emit
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
 from app.core.problems import Conflict, Invalid, NotFound
 from app.core.timeutil import iso, now
 from app.network.access import access_access_point, access_site
+from app.network.events import AccessPointMoved
 from app.network.schemas import (
     AccessPointIn,
     AccessPointOut,
@@ -25,7 +28,6 @@ from app.network.schemas import (
     SitePatch,
 )
 from app.network.tables import AccessPoint, Site
-from app.subscribers.tables import Subscriber
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 
@@ -152,18 +154,16 @@ async def update_site(tenant: TenantRef, site_id: str, data: SitePatch, actor: A
 
 
 async def delete_site(tenant: TenantRef, site_id: str, actor: Actor) -> None:
-    async with tenant_scope(tenant) as scope:
+    async with tenant_scope(tenant):
         row = await access_site(site_id)
-        if await AccessPoint.exists().where(AccessPoint.site == row["id"]) or (
-            await Subscriber.exists().where(Subscriber.site == row["id"])
-        ):
-            raise Conflict(_("This site still has access points or subscribers."))
-        # Removing a gateway's last site would silently widen it to every subscriber.
-        if await scope.connection.fetchval(
-            "SELECT 1 FROM gateway_site WHERE site = $1 LIMIT 1", row["id"]
-        ):
-            raise Conflict(_("A gateway serves this site: change the gateway's sites first."))
-        await Site.delete().where(Site.id == row["id"])
+        # Access points, subscribers and gateways point to their site (ON DELETE RESTRICT); a
+        # gateway losing its last site would otherwise silently widen to every subscriber.
+        in_use = _(
+            "This site is still in use by access points, subscribers or gateways: "
+            "move them or change the gateways' sites first."
+        )
+        with refuse_if_referenced(in_use):
+            await Site.delete().where(Site.id == row["id"])
         await audit.record(actor, "site.delete", "site", row["id"], name=row["name"])
 
 
@@ -244,10 +244,7 @@ async def update_access_point(
                 AccessPoint.id == row["id"]
             )
             if "site" in changed:
-                # A subscriber's site follows the access point its CPE connects to.
-                await Subscriber.update({Subscriber.site: clean["site"]}).where(
-                    Subscriber.access_point == row["id"]
-                )
+                await emit(AccessPointMoved(row["id"], clean["site"], actor))
             await audit.record(
                 actor, "access_point.update", "access_point", row["id"], **_jsonable(changed)
             )
@@ -255,15 +252,10 @@ async def update_access_point(
 
 
 async def delete_access_point(tenant: TenantRef, ap_id: str, actor: Actor) -> None:
-    from app.workorders.tables import WorkOrder
-
     async with tenant_scope(tenant):
         row = await access_access_point(ap_id)
-        if await Subscriber.exists().where(Subscriber.access_point == row["id"]) or (
-            await WorkOrder.exists().where(WorkOrder.access_point == row["id"])
-        ):
-            raise Conflict(_("Subscribers or work orders still use this access point."))
-        await AccessPoint.delete().where(AccessPoint.id == row["id"])
+        with refuse_if_referenced(_("Subscribers or work orders still use this access point.")):
+            await AccessPoint.delete().where(AccessPoint.id == row["id"])
         await audit.record(
             actor, "access_point.delete", "access_point", row["id"], name=row["name"]
         )

@@ -28,3 +28,9 @@ async def access_plan(plan_id: object, *, for_update: bool = False) -> dict[str,
     if row is None:
         raise NotFound(_("No such rate plan."))
     return row
+
+
+async def plans_by_name() -> dict[str, Any]:
+    """Plans that can be chosen (not archived), by lower-case name: for imports."""
+    rows = await RatePlan.select(RatePlan.id, RatePlan.name).where(RatePlan.archived_at.is_null())
+    return {r["name"].lower(): r["id"] for r in rows}

@@ -9,18 +9,19 @@ from typing import Any
 import msgspec
 from piccolo.columns.combination import WhereRaw
 
-from app import netstate
 from app.core import audit
 from app.core.audit import Actor
+from app.core.db import refuse_if_referenced
+from app.core.events import emit
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
 from app.core.problems import Conflict, Invalid
 from app.core.timeutil import iso, now
 from app.plans.access import access_plan
+from app.plans.events import PlanSpeedsChanged
 from app.plans.money import amount_str, parse_amount, parse_percent
 from app.plans.schemas import PlanIn, PlanOut, PlanPatch
 from app.plans.tables import RatePlan
-from app.subscribers.tables import PlanChange, Subscriber
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 
@@ -157,18 +158,7 @@ async def update_plan(tenant: TenantRef, plan_id: str, data: PlanPatch, actor: A
         await RatePlan.update({**changed, "updated_at": now()}).where(RatePlan.id == row["id"])
         updated = await access_plan(row["id"])
         if any(f in changed for f in SPEED_FIELDS):
-            # Locked, so a suspension racing with this change records after it, with the new
-            # speeds, instead of an older state under a newer version.
-            live = (
-                await Subscriber.select()
-                .where(
-                    Subscriber.plan == row["id"],
-                    Subscriber.status.is_in(["active", "suspended"]),
-                )
-                .lock_rows()
-            )
-            for subscriber in live:
-                await netstate.record(subscriber, updated)
+            await emit(PlanSpeedsChanged(updated))
         await audit.record(
             actor,
             "rate_plan.update",
@@ -196,14 +186,11 @@ async def delete_plan(tenant: TenantRef, plan_id: str, actor: Actor) -> None:
     """Only a plan nobody ever had can go; one in use is archived instead."""
     async with tenant_scope(tenant):
         row = await access_plan(plan_id, for_update=True)
-        used = await Subscriber.exists().where(Subscriber.plan == row["id"]) or (
-            await PlanChange.exists().where(
-                (PlanChange.from_plan == row["id"]) | (PlanChange.to_plan == row["id"])
-            )
-        )
-        if used:
-            raise Conflict(_("This rate plan is in use: archive it instead of deleting it."))
-        await RatePlan.delete().where(RatePlan.id == row["id"])
+        # Subscribers and plan changes point to their plans (ON DELETE RESTRICT).
+        with refuse_if_referenced(
+            _("This rate plan is in use: archive it instead of deleting it.")
+        ):
+            await RatePlan.delete().where(RatePlan.id == row["id"])
         await audit.record(actor, "rate_plan.delete", "rate_plan", row["id"], name=row["name"])
 
 

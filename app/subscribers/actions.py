@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from app.core import audit
 from app.core.audit import Actor
+from app.core.events import emit
 from app.core.i18n import LANGUAGES, _
 from app.core.idempotency import IdempotencyKey
 from app.core.jobs import enqueue_after_commit
@@ -25,6 +26,7 @@ from app.network.actions import clean_coordinates
 from app.plans.access import access_plan
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber, normalise_email
+from app.subscribers.events import SubscriberAwaitsInstallation
 from app.subscribers.schemas import (
     CancelSubscriberIn,
     ResumeIn,
@@ -199,8 +201,6 @@ def invite_after_commit(scope: Scope, subscriber_id: uuid.UUID) -> None:
 async def create_subscriber(
     tenant: TenantRef, data: SubscriberIn, actor: Actor, idempotency: IdempotencyKey | None = None
 ) -> SubscriberCreatedOut:
-    from app.workorders.machine import INSTALLATION, new_work_order
-
     if len(data.notes) > 5000:
         raise Invalid({"notes": _("Use at most 5000 characters.")})
     async with tenant_scope(tenant, idempotency=idempotency) as scope:
@@ -225,7 +225,10 @@ async def create_subscriber(
             email=clean["email"],
             plan_id=str(plan["id"]),
         )
-        work_order_id = await new_work_order(subscriber_id, INSTALLATION, actor, data.notes.strip())
+        work_order_id = uuid.uuid4()
+        await emit(
+            SubscriberAwaitsInstallation(subscriber_id, work_order_id, data.notes.strip(), actor)
+        )
         invite_after_commit(scope, subscriber_id)
         row = await access_subscriber(subscriber_id)
         out = SubscriberCreatedOut(

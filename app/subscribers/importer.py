@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,14 +21,16 @@ import msgspec
 
 from app.core import audit
 from app.core.audit import Actor
+from app.core.events import emit
 from app.core.i18n import _
 from app.core.problems import Invalid, Problem
 from app.core.timeutil import now
-from app.network.tables import Site
-from app.plans.tables import RatePlan
+from app.network.access import sites_by_name
+from app.plans.access import plans_by_name
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber, normalise_email
 from app.subscribers.actions import clean_subscriber, insert_subscriber, invite_after_commit
+from app.subscribers.events import SubscriberAwaitsInstallation
 from app.subscribers.mac import normalise_mac
 from app.subscribers.tables import Subscriber
 from app.subscribers.timing import local_date
@@ -226,13 +229,8 @@ async def check(tenant: TenantRef, raw: bytes) -> Checked:
     rows = _read(raw)
     result = Checked(rows=len(rows))
     async with tenant_scope(tenant) as scope:
-        plans = {
-            r["name"].lower(): r["id"]
-            for r in await RatePlan.select(RatePlan.id, RatePlan.name).where(
-                RatePlan.archived_at.is_null()
-            )
-        }
-        sites = {r["name"].lower(): r["id"] for r in await Site.select(Site.id, Site.name)}
+        plans = await plans_by_name()
+        sites = await sites_by_name()
         checked: list[Planned] = []
         repeated = _repeated_values(rows)
         for index, row in enumerate(rows):
@@ -274,8 +272,6 @@ async def check(tenant: TenantRef, raw: bytes) -> Checked:
 
 
 async def _write(tenant: TenantRef, chunk: list[Planned], actor: Actor, invite: bool) -> int:
-    from app.workorders.machine import INSTALLATION, new_work_order
-
     created = 0
     async with tenant_scope(tenant) as scope:
         for p in chunk:
@@ -300,7 +296,7 @@ async def _write(tenant: TenantRef, chunk: list[Planned], actor: Actor, invite: 
                 scope, p.clean, p.plan_id, actor, status=p.status, note="imported", extra=extra
             )
             if p.status == st.PENDING:
-                await new_work_order(subscriber_id, INSTALLATION, actor)
+                await emit(SubscriberAwaitsInstallation(subscriber_id, uuid.uuid4(), "", actor))
             else:
                 await st.enforce(await access_subscriber(subscriber_id))
             await audit.record(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
-from typing import Any
 
 from app.core.i18n import _
+from app.core.pagination import SqlFilter, decode_cursor, next_cursor
 from app.core.problems import Invalid
 from app.core.timeutil import iso
 from app.plans.access import parse_id
@@ -19,19 +17,6 @@ from app.subscribers.schemas import StatusChangeOut, SubscriberOut
 from app.subscribers.tables import SubscriberStatusChange
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
-
-
-def _encode_cursor(name: str, ident: uuid.UUID) -> str:
-    raw = json.dumps([name, str(ident)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:
-    try:
-        name, ident = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return str(name), uuid.UUID(str(ident))
-    except (ValueError, TypeError):
-        raise Invalid({"cursor": _("This cursor is not valid.")}) from None
 
 
 def _like(text: str) -> str:
@@ -50,44 +35,37 @@ async def list_subscribers(
     cursor: str | None = None,
 ) -> tuple[list[SubscriberOut], str | None]:
     """By name (case-insensitive), then id; the cursor is the last row's pair."""
-    clauses: list[str] = []
-    args: list[Any] = []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
+    query = SqlFilter()
 
     errors: dict[str, str] = {}
     if q:
         text = q.strip()[:200]
-        like = arg(_like(text))
+        like = query.arg(_like(text))
         matches = [f"name ILIKE {like}", f"email ILIKE {like}", f"phone ILIKE {like}"]
         fragment = mac_fragment(text)
         if fragment:
-            matches.append(f"cpe_mac LIKE {arg(_like(fragment))}")
-        clauses.append("(" + " OR ".join(matches) + ")")
+            matches.append(f"cpe_mac LIKE {query.arg(_like(fragment))}")
+        query.where("(" + " OR ".join(matches) + ")")
     if status is not None:
         if status not in st.STATUSES:
             errors["status"] = _("This is not a subscriber status.")
-        clauses.append(f"status = {arg(status)}")
+        query.where(f"status = {query.arg(status)}")
     for name, column, value in (("plan_id", "plan", plan_id), ("site_id", "site", site_id)):
         if value is not None:
             parsed = parse_id(value)
             if parsed is None:
                 errors[name] = _("This is not a valid id.")
-            clauses.append(f"{column} = {arg(parsed)}")
+            query.where(f"{column} = {query.arg(parsed)}")
     if cursor:
-        after_name, after_id = _decode_cursor(cursor)
-        clauses.append(f"(lower(name), id) > ({arg(after_name)}, {arg(after_id)})")
+        after_name, after_id = decode_cursor(cursor, str, uuid.UUID)
+        query.where(f"(lower(name), id) > ({query.arg(after_name)}, {query.arg(after_id)})")
     if errors:
         raise Invalid(errors)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    sql = f"SELECT * FROM subscriber {where} ORDER BY lower(name), id LIMIT {arg(limit)}"
+    sql = f"SELECT * FROM subscriber {query.sql} ORDER BY lower(name), id LIMIT {query.arg(limit)}"
     async with tenant_scope(tenant) as scope:
-        rows = await scope.connection.fetch(sql, *args)
+        rows = await scope.connection.fetch(sql, *query.args)
     items = [subscriber_out(r) for r in rows]
-    last = rows[-1] if len(rows) == limit else None
-    return items, _encode_cursor(last["name"].lower(), last["id"]) if last else None
+    return items, next_cursor(rows, limit, lambda r: (r["name"].lower(), r["id"]))
 
 
 async def get_subscriber(tenant: TenantRef, subscriber_id: str) -> SubscriberOut:

@@ -16,12 +16,14 @@ from typing import Any
 from app import netstate
 from app.core import audit
 from app.core.audit import Actor
+from app.core.events import emit
 from app.core.i18n import _
 from app.core.problems import Conflict, Invalid
 from app.core.timeutil import now
 from app.identity import sessions
 from app.plans.access import access_plan
 from app.subscribers.access import access_subscriber
+from app.subscribers.events import SubscriberCancelled
 from app.subscribers.tables import Subscriber, SubscriberStatusChange
 from app.subscribers.timing import local_date
 from tenants.registry import TenantRef
@@ -193,8 +195,6 @@ async def cancel(
 ) -> dict[str, Any]:
     """Any live status → cancelled: the network forgets the CPE, its MAC becomes free, open
     work orders are cancelled, and portal sessions end."""
-    from app.workorders.machine import cancel_open_orders
-
     at = occurred_at or now()
     async with joined_scope(tenant) as scope:
         row = await access_subscriber(subscriber_id, for_update=True)
@@ -206,7 +206,7 @@ async def cancel(
         )
         if was_known:
             await enforce(row, at)
-        await cancel_open_orders(row["id"], actor, at)
+        await emit(SubscriberCancelled(row["id"], actor, at))
         await audit.record(actor, "subscriber.cancel", "subscriber", row["id"], note=note[:500])
         subscriber_key = str(row["id"])
 

@@ -8,6 +8,7 @@ rolls its own transaction back.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -60,8 +61,6 @@ def _bearer(scope: Scope) -> str | None:
 
 
 async def _send_problem(send: Any, status: int, slug: str, title: str, detail: str) -> None:
-    import json
-
     body = json.dumps(
         {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}
     ).encode()

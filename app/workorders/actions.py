@@ -7,9 +7,8 @@ without the key is judged afresh (usually a 409, since the work order has moved 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
+import uuid
 from typing import Any
 
 import msgspec
@@ -17,8 +16,10 @@ import msgspec
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
+from app.core.pagination import SqlFilter, decode_cursor, next_cursor
 from app.core.problems import Conflict, Invalid, NotFound
 from app.core.timeutil import iso
+from app.plans.access import parse_id
 from app.subscribers import status as subscriber_status
 from app.subscribers.access import access_subscriber
 from app.subscribers.timing import parse_date, parse_occurred_at
@@ -223,20 +224,6 @@ async def cancel(
     return await _transition(tenant, wid, "cancel", body, actor, key)
 
 
-def _encode_cursor(row: dict[str, Any]) -> str:
-    raw = json.dumps([iso(row["created_at"]), str(row["id"])]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, ident = json.loads(base64.urlsafe_b64decode(padded))
-        return dt.datetime.fromisoformat(created), str(ident)
-    except (ValueError, TypeError):
-        raise Invalid({"cursor": _("This cursor is not valid.")}) from None
-
-
 async def list_work_orders(
     tenant: TenantRef,
     *,
@@ -248,14 +235,7 @@ async def list_work_orders(
     cursor: str | None = None,
 ) -> tuple[list[WorkOrderOut], str | None]:
     """Newest first; the cursor is the last row's (created_at, id), so pages never overlap."""
-    from app.plans.access import parse_id
-
-    clauses: list[str] = []
-    args: list[Any] = []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
+    query = SqlFilter()
 
     errors: dict[str, str] = {}
     for name, value in (("subscriber_id", subscriber_id), ("technician_id", technician_id)):
@@ -265,29 +245,26 @@ async def list_work_orders(
                 errors[name] = _("This is not a valid id.")
             else:
                 column = "subscriber" if name == "subscriber_id" else "technician"
-                clauses.append(f"{column} = {arg(parsed)}")
+                query.where(f"{column} = {query.arg(parsed)}")
     if status is not None:
         if status not in machine.STATUSES:
             errors["status"] = _("This is not a work order status.")
-        clauses.append(f"status = {arg(status)}")
+        query.where(f"status = {query.arg(status)}")
     if kind is not None:
         if kind not in machine.KINDS:
             errors["kind"] = _("Choose installation, repair, maintenance or removal.")
-        clauses.append(f"kind = {arg(kind)}")
+        query.where(f"kind = {query.arg(kind)}")
     if cursor:
-        created, ident = _decode_cursor(cursor)
-        ident_id = parse_id(ident)
-        if ident_id is None:
-            errors["cursor"] = _("This cursor is not valid.")
-        clauses.append(f"(created_at, id) < ({arg(created)}, {arg(ident_id)})")
+        created, ident = decode_cursor(cursor, dt.datetime.fromisoformat, uuid.UUID)
+        query.where(f"(created_at, id) < ({query.arg(created)}, {query.arg(ident)})")
     if errors:
         raise Invalid(errors)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    sql = f"SELECT * FROM work_order {where} ORDER BY created_at DESC, id DESC LIMIT {arg(limit)}"
+    order = f"ORDER BY created_at DESC, id DESC LIMIT {query.arg(limit)}"
+    sql = f"SELECT * FROM work_order {query.sql} {order}"
     async with tenant_scope(tenant) as scope:
-        rows = [dict(r) for r in await scope.connection.fetch(sql, *args)]
+        rows = [dict(r) for r in await scope.connection.fetch(sql, *query.args)]
     items = [work_order_out(r) for r in rows]
-    return items, _encode_cursor(rows[-1]) if len(rows) == limit else None
+    return items, next_cursor(rows, limit, lambda r: (r["created_at"], r["id"]))
 
 
 async def get_work_order(tenant: TenantRef, work_order_id: str) -> WorkOrderOut:

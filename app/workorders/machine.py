@@ -15,20 +15,16 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import asyncpg
-
 from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.problems import Conflict, Invalid, NotFound
 from app.core.timeutil import now
-from app.identity.tables import StaffUser
+from app.identity.access import active_staff
 from app.network.access import access_access_point
-from app.plans.access import parse_id
+from app.subscribers import cpe
 from app.subscribers import status as subscriber_status
-from app.subscribers.access import access_subscriber
 from app.subscribers.mac import normalise_mac
-from app.subscribers.tables import Subscriber
 from app.workorders.tables import WorkOrder, WorkOrderTransition
 from tenants.registry import TenantRef
 
@@ -79,9 +75,13 @@ def check_allowed(verb: str, work_order: dict[str, Any]) -> None:
 
 
 async def new_work_order(
-    subscriber_id: uuid.UUID, kind: str, actor: Actor, description: str = ""
+    subscriber_id: uuid.UUID,
+    kind: str,
+    actor: Actor,
+    description: str = "",
+    work_order_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    work_order_id, at = uuid.uuid4(), now()
+    work_order_id, at = work_order_id or uuid.uuid4(), now()
     await WorkOrder.insert(
         WorkOrder(
             id=work_order_id,
@@ -141,11 +141,8 @@ async def move(
 
 
 async def technician(technician_id: str) -> dict[str, Any]:
-    tid = parse_id(technician_id)
-    row: dict[str, Any] | None = None
-    if tid is not None:
-        row = await StaffUser.select().where(StaffUser.id == tid).first()
-    if row is None or not row["is_active"] or row["role"] not in TECHNICIAN_ROLES:
+    row = await active_staff(technician_id)
+    if row is None or row["role"] not in TECHNICIAN_ROLES:
         raise Invalid(
             {"technician_id": _("Choose an active staff member with the technical role.")}
         )
@@ -170,36 +167,13 @@ async def authenticate_cpe(
             access_point = await access_access_point(access_point_id)
         except NotFound:
             errors["access_point_id"] = _("No such access point.")
-    if errors:
+    if errors or mac is None:
         raise Invalid(errors)
     if subscriber["status"] not in subscriber_status.LIVE:
         raise Conflict(_("This subscriber is cancelled."))
     if work_order["kind"] == INSTALLATION and subscriber["status"] != subscriber_status.PENDING:
         raise Conflict(_("This subscriber is already installed; open a repair work order."))
-    taken = await Subscriber.exists().where(
-        Subscriber.cpe_mac == mac,
-        Subscriber.id != subscriber["id"],
-        Subscriber.status.is_in(list(subscriber_status.LIVE)),
-    )
-    if taken:
-        raise Conflict(_("Another subscriber already uses this MAC address."), field="cpe_mac")
-    place: dict[Any, Any] = {}
-    if access_point is not None:
-        place = {"access_point": access_point["id"], "site": access_point["site"]}
-    try:
-        await Subscriber.update(
-            {
-                "cpe_mac": mac,
-                "cpe_authenticated_at": occurred_at,
-                "updated_at": now(),
-                **place,
-            }
-        ).where(Subscriber.id == subscriber["id"])
-    except asyncpg.UniqueViolationError:
-        # A concurrent request took the MAC between our check and our write.
-        raise Conflict(
-            _("Another subscriber already uses this MAC address."), field="cpe_mac"
-        ) from None
+    await cpe.record_cpe(subscriber, mac, access_point, occurred_at)
     await move(
         work_order,
         CPE_AUTHENTICATED,
@@ -213,9 +187,6 @@ async def authenticate_cpe(
         cpe_mac=mac,
         previous_mac=subscriber["cpe_mac"],
     )
-    if subscriber["status"] in subscriber_status.KNOWN_TO_NETWORK:
-        updated = await access_subscriber(subscriber["id"])
-        await subscriber_status.enforce(updated, occurred_at)
 
 
 async def activate(
@@ -249,15 +220,8 @@ async def cancel(
         {"cancelled_at": occurred_at, "cancel_reason": reason},
         reason=reason,
     )
-    if work_order["kind"] == INSTALLATION and subscriber["status"] == subscriber_status.PENDING:
-        await Subscriber.update(
-            {
-                Subscriber.cpe_mac: None,
-                Subscriber.cpe_authenticated_at: None,
-                Subscriber.access_point: None,
-                Subscriber.updated_at: now(),
-            }
-        ).where(Subscriber.id == subscriber["id"])
+    if work_order["kind"] == INSTALLATION:
+        await cpe.release_cpe(subscriber)
 
 
 async def cancel_open_orders(subscriber_id: uuid.UUID, actor: Actor, at: dt.datetime) -> None:

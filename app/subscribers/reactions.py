@@ -1,0 +1,33 @@
+"""What subscribers do when plans or the network inventory change (`app.core.events`)."""
+
+from __future__ import annotations
+
+from app import netstate
+from app.core.events import reacts_to
+from app.network.events import AccessPointMoved
+from app.plans.events import PlanSpeedsChanged
+from app.subscribers.tables import Subscriber
+
+
+@reacts_to(PlanSpeedsChanged)
+async def enforce_new_speeds(event: PlanSpeedsChanged) -> None:
+    # Locked, so a suspension racing with this change records after it, with the new speeds,
+    # instead of an older state under a newer version.
+    live = (
+        await Subscriber.select()
+        .where(
+            Subscriber.plan == event.plan["id"],
+            Subscriber.status.is_in(["active", "suspended"]),
+        )
+        .lock_rows()
+    )
+    for subscriber in live:
+        await netstate.record(subscriber, event.plan)
+
+
+@reacts_to(AccessPointMoved)
+async def follow_access_point(event: AccessPointMoved) -> None:
+    """A subscriber's site follows the access point its CPE connects to."""
+    await Subscriber.update({Subscriber.site: event.site_id}).where(
+        Subscriber.access_point == event.access_point_id
+    )
