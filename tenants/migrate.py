@@ -1,6 +1,8 @@
 """Two migration tracks, applied by our own runner.
 
-Migration files are Piccolo `MigrationManager` modules (generated with `wisp makemigrations`).
+Migration files are Piccolo `MigrationManager` modules (generated with `wisp makemigrations`)
+whose `RAW` list, applied after the Piccolo operations, holds the raw DDL declared next to the
+tables (`tenants/ddl.py`).
 Piccolo's own runner keeps one `migration` table found through every schema, so it cannot tell
 tenants apart; ours records applied ids in a `wisp_migration` table inside each schema and runs
 each schema's pending migrations in one transaction scoped to that schema, so a tenant is never
@@ -10,20 +12,19 @@ half migrated and a failed tenant is retried by the next run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import hashlib
+import importlib
 import importlib.util
-import io
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from app.core.db import DB
+from tenants.orm import run_forwards
 from tenants.registry import TEMPLATE_SCHEMA, all_tenants
 from tenants.scope import schema_scope
 
@@ -44,6 +45,11 @@ MIGRATION_TABLE_DDL = (
 class Track:
     name: str
     folder: Path
+
+    def declared_ddl(self) -> list[str]:
+        """The raw DDL the track's tables declare (its `piccolo_app.RAW_DDL`)."""
+        app = importlib.import_module(f"migrations.{self.name}.piccolo_app")
+        return list(app.RAW_DDL)
 
     def modules(self) -> dict[str, ModuleType]:
         found: dict[str, ModuleType] = {}
@@ -90,38 +96,6 @@ async def applied_ids(connection: Any) -> set[str]:
     return {r["id"] for r in rows}
 
 
-class _QuietStdout(io.TextIOBase):
-    """Forwards to the real stdout except inside `quiet()`, per task: Piccolo prints a line per
-    migration, and swapping `sys.stdout` itself is process-wide, which concurrent tenants'
-    migrations would undo out of order."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-
-    def write(self, text: str) -> int:
-        return len(text) if _quiet.get() else int(self.real.write(text))
-
-    def flush(self) -> None:
-        self.real.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
-_quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("wisp_quiet", default=False)
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    if not isinstance(sys.stdout, _QuietStdout):
-        sys.stdout = _QuietStdout(sys.stdout)
-    token = _quiet.set(True)
-    try:
-        yield
-    finally:
-        _quiet.reset(token)
-
-
 async def migrate_schema(
     schema: str, track: Track, label: str | None = None, *, create: bool = False
 ) -> SchemaReport:
@@ -146,10 +120,9 @@ async def migrate_schema(
             for migration_id, module in modules.items():
                 if migration_id in done:
                     continue
-                manager = await module.forwards()
-                # Piccolo prints a line per migration; the CLI shows its own progress instead.
-                with quiet():
-                    await manager.run()
+                await run_forwards(module)
+                for statement in getattr(module, "RAW", ()):
+                    await connection.execute(statement)
                 await connection.execute(
                     "INSERT INTO wisp_migration (id) VALUES ($1)", migration_id
                 )

@@ -105,3 +105,12 @@ async def tenant_by_domain(hostname: str) -> TenantRef | None:
 async def all_tenants() -> list[TenantRef]:
     rows = await Tenant.select().order_by(Tenant.created_at)
     return [TenantRef.from_row(r) for r in rows]
+
+
+DDL = (
+    # Shared by every tenant's append-only tables (the audit log, the desired-state log).
+    "CREATE OR REPLACE FUNCTION public.wisp_forbid_change() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$ BEGIN RAISE EXCEPTION 'rows of %.% are append-only', TG_TABLE_SCHEMA,"
+    " TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege'; END $$",
+)
+"""Raw DDL of the public track (`tenants/ddl.py`)."""

@@ -15,10 +15,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from piccolo.engine.postgres import PostgresTransaction
-
-from app.core.db import DB
 from app.core.idempotency import NOT_USED, IdempotencyKey, claim, store
+from tenants.orm import ScopedTransaction, in_transaction
 from tenants.registry import TenantRef
 
 log = logging.getLogger(__name__)
@@ -65,38 +63,10 @@ async def set_search_path(connection: Any, schema: str) -> None:
     await connection.execute("SELECT set_config('search_path', $1, true)", f'"{schema}"')
 
 
-def _quoted(schema: str) -> str:
-    return '"' + schema.replace('"', '""') + '"'
-
-
-class ScopedTransaction(PostgresTransaction):
-    """Piccolo's transaction, opened as `BEGIN; SET LOCAL search_path …` in one round trip.
-
-    Every tenant request pays for opening a scope, so the search path travels with the BEGIN
-    (simple query protocol, two statements) instead of costing a round trip of its own. Piccolo
-    finds this transaction through its context variable exactly as it finds its own.
-    """
-
-    def __init__(self, schema: str) -> None:
-        super().__init__(engine=DB, allow_nested=False)
-        self.schema = schema
-
-    async def begin(self) -> None:
-        await self.connection.execute(f"BEGIN; SET LOCAL search_path TO {_quoted(self.schema)}")
-
-    async def commit(self) -> None:
-        await self.connection.execute("COMMIT")
-        self._committed = True
-
-    async def rollback(self) -> None:
-        await self.connection.execute("ROLLBACK")
-        self._rolled_back = True
-
-
 @asynccontextmanager
 async def schema_scope(schema: str) -> AsyncIterator[Any]:
     """A transaction inside one schema, for migrations and tenant creation."""
-    if DB.current_transaction.get() is not None:
+    if in_transaction():
         raise RuntimeError("a schema scope cannot open inside another transaction")
     async with ScopedTransaction(schema) as transaction:
         yield transaction.connection
@@ -110,7 +80,7 @@ async def tenant_scope(
     propagate_after_commit: bool = False,
 ) -> AsyncIterator[Scope]:
     """Jobs propagate after-commit failures (so the queue retries); requests only log them."""
-    if _current.get() is not None or DB.current_transaction.get() is not None:
+    if _current.get() is not None or in_transaction():
         raise RuntimeError("tenant scopes do not nest")
     async with ScopedTransaction(tenant.schema) as transaction:
         scope = Scope(tenant=tenant, connection=transaction.connection, _idempotency=idempotency)

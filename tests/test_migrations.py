@@ -214,3 +214,65 @@ async def test_check_fails_when_a_table_has_no_migration(app: Any) -> None:
         APP_CONFIG.table_classes.remove(Stray)
     assert "tenant" in drift
     assert any("stray_thing" in s for s in drift["tenant"])
+
+
+# Raw DDL declared next to the tables (tenants/ddl.py) ------------------------------------------
+
+
+async def test_every_declared_raw_object_exists_in_a_tenant(make_tenant: Any) -> None:
+    from tenants import ddl
+    from tenants.migrate import TENANT
+    from tenants.registry import tenant_by_slug
+
+    tc = await make_tenant()
+    tenant = await tenant_by_slug(tc.slug)
+    assert tenant
+    structure = await describe(tenant.schema)
+    names = {r[1] for r in structure["indexes"]} | {r[1] for r in structure["constraints"]}
+    names |= {r[1] for r in structure["triggers"]}
+    declared = ddl.declared(TENANT.declared_ddl())
+    assert declared, "the tenant track declares raw DDL"
+    assert set(declared) <= names, set(declared) - names
+
+
+async def test_check_fails_when_declared_ddl_has_no_migration(monkeypatch: Any) -> None:
+    import migrations.tenant.piccolo_app as tenant_app
+    from tenants.checks import migration_drift
+
+    statement = "CREATE INDEX subscriber_probe ON subscriber (created_at)"
+    monkeypatch.setattr(tenant_app, "RAW_DDL", [*tenant_app.RAW_DDL, statement])
+    drift = await migration_drift()
+    assert drift.get("tenant") == [f"missing: {statement}"]
+
+
+def test_raw_ddl_replays_creates_and_drops_and_writes_the_difference() -> None:
+    from types import SimpleNamespace
+
+    from tenants import ddl
+
+    first = SimpleNamespace(
+        RAW=[
+            "CREATE UNIQUE INDEX a_name ON a (lower(name))",
+            "ALTER TABLE a ADD CONSTRAINT a_positive CHECK (n > 0)",
+            "CREATE TRIGGER a_frozen BEFORE UPDATE ON a FOR EACH ROW EXECUTE FUNCTION f()",
+        ]
+    )
+    second = SimpleNamespace(RAW=["ALTER TABLE a DROP CONSTRAINT a_positive"])
+    migrated = ddl.applied([first, second])
+    assert set(migrated) == {"a_name", "a_frozen"}
+    wanted = ddl.declared(
+        [
+            "CREATE UNIQUE INDEX a_name ON a (lower(name), id)",
+            "ALTER TABLE a ADD CONSTRAINT a_small CHECK (n < 10)",
+        ]
+    )
+    found = ddl.drift(wanted, migrated)
+    assert found.extra == ["a_frozen"] and set(found.changed) == {"a_name"}
+    assert ddl.statements_for(found, migrated) == [
+        "DROP TRIGGER a_frozen ON a",
+        "DROP INDEX a_name",
+        "CREATE UNIQUE INDEX a_name ON a (lower(name), id)",
+        "ALTER TABLE a ADD CONSTRAINT a_small CHECK (n < 10)",
+    ]
+    third = SimpleNamespace(RAW=ddl.statements_for(found, migrated))
+    assert not ddl.drift(wanted, ddl.applied([first, second, third]))

@@ -45,9 +45,7 @@ async def test_wisp_routes_prints_the_role_by_route_table(app: Any) -> None:
     result = CliRunner().invoke(main, ["routes"])
     assert result.exit_code == 0, result.output
     assert "/api/v1/staff/invitations" in result.output
-    line = next(
-        x for x in result.output.splitlines() if "POST" in x and "/api/v1/rate-plans " in x
-    )
+    line = next(x for x in result.output.splitlines() if "POST" in x and "/api/v1/rate-plans " in x)
     assert "manager" in line and "sales" not in line
 
 

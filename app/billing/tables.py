@@ -143,3 +143,12 @@ class SuspensionExemption(Table, tablename="suspension_exemption"):
     reason = Text(default="")
     created_by = UUID(null=True, default=None)
     created_at = Timestamptz()
+
+
+DDL = (
+    # A payment's (method, reference) counts once. Partial: many payments legitimately have no
+    # reference (cash at the office).
+    "CREATE UNIQUE INDEX payment_method_reference ON payment (method, reference)"
+    " WHERE reference <> '' AND status = 'posted'",
+)
+"""Raw DDL next to its tables (`tenants/ddl.py`)."""

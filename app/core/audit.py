@@ -68,3 +68,13 @@ async def record(
             request_id=actor.request_id,
         )
     )
+
+
+DDL = (
+    # The audit log is append-only, whatever the code path.
+    "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event"
+    " FOR EACH ROW EXECUTE FUNCTION public.wisp_forbid_change()",
+    "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event"
+    " FOR EACH STATEMENT EXECUTE FUNCTION public.wisp_forbid_change()",
+)
+"""Raw DDL next to its tables (`tenants/ddl.py`)."""

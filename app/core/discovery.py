@@ -18,10 +18,11 @@ import importlib.util
 import pkgutil
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeGuard
 
 from piccolo.table import Table
 
+from app.core import audit
 from app.core.audit import AuditEvent
 from app.core.idempotency import IdempotencyRecord
 
@@ -62,18 +63,36 @@ def _nested_tables() -> list[ModuleType]:
     return found
 
 
+def _is_table(value: object) -> TypeGuard[type[Table]]:
+    return isinstance(value, type) and issubclass(value, Table) and value is not Table
+
+
 def tenant_tables() -> list[type[Table]]:
     seen: dict[str, type[Table]] = {t._meta.tablename: t for t in CORE_TABLES}
     for module in [*domain_modules("tables"), *_nested_tables()]:
         for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, Table)
-                and value is not Table
-                and value._meta.schema is None
-            ):
+            if _is_table(value) and value._meta.schema is None:
                 seen.setdefault(value._meta.tablename, value)
     return list(seen.values())
+
+
+def public_tables() -> list[type[Table]]:
+    """Registry tables a domain keeps in `public` (its `registry.py`), such as the gateways'
+    credential lookups that find a tenant from a secret."""
+    found: list[type[Table]] = []
+    for module in domain_modules("registry"):
+        for value in vars(module).values():
+            if _is_table(value) and value._meta.schema == "public" and value not in found:
+                found.append(value)
+    return found
+
+
+def tenant_ddl() -> list[str]:
+    """Every `DDL` statement declared next to the tenant tables (`tenants/ddl.py`)."""
+    statements: list[str] = list(audit.DDL)
+    for module in [*domain_modules("tables"), *_nested_tables()]:
+        statements.extend(getattr(module, "DDL", ()))
+    return statements
 
 
 def route_handlers() -> list[Any]:

@@ -28,6 +28,3 @@ class GatewaySecretLookup(Table, tablename="gateway_secret_lookup", schema="publ
     gateway_id = UUID(index=True)
     expires_at = Timestamptz(null=True, default=None)
     """Set on the previous secret after a rotation: it stops working then."""
-
-
-GATEWAY_PUBLIC_TABLES: list[type[Table]] = [GatewayTokenLookup, GatewaySecretLookup]

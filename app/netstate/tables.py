@@ -25,3 +25,15 @@ class NetstateVersion(Table, tablename="netstate_version"):
 
     id = UUID(primary_key=True)
     version = BigInt(default=0)
+
+
+DDL = (
+    "CREATE INDEX netstate_change_subscriber_version ON netstate_change"
+    " (subscriber_id, version DESC)",
+    # The desired-state log is history: append-only.
+    "CREATE TRIGGER netstate_change_append_only BEFORE UPDATE OR DELETE ON netstate_change"
+    " FOR EACH ROW EXECUTE FUNCTION public.wisp_forbid_change()",
+    "CREATE TRIGGER netstate_change_no_truncate BEFORE TRUNCATE ON netstate_change"
+    " FOR EACH STATEMENT EXECUTE FUNCTION public.wisp_forbid_change()",
+)
+"""Raw DDL next to its tables (`tenants/ddl.py`)."""

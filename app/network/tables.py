@@ -28,3 +28,10 @@ class AccessPoint(Table, tablename="access_point"):
     ssid = Varchar(length=32, default="")
     created_at = Timestamptz()
     updated_at = Timestamptz()
+
+
+DDL = (
+    "CREATE UNIQUE INDEX site_name ON site (lower(name))",
+    "CREATE UNIQUE INDEX access_point_site_name ON access_point (site, lower(name))",
+)
+"""Raw DDL next to its tables (`tenants/ddl.py`)."""

@@ -24,3 +24,12 @@ class RatePlan(Table, tablename="rate_plan"):
     archived_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+
+
+DDL = (
+    "CREATE UNIQUE INDEX rate_plan_name_live ON rate_plan (lower(name)) WHERE archived_at IS NULL",
+    "ALTER TABLE rate_plan ADD CONSTRAINT rate_plan_money_not_negative CHECK"
+    " (monthly_price >= 0 AND coalesce(setup_fee, 0) >= 0"
+    " AND coalesce(tax_rate, 0) BETWEEN 0 AND 100)",
+)
+"""Raw DDL next to its tables (`tenants/ddl.py`)."""

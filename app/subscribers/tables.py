@@ -83,3 +83,30 @@ class SubscriberAccount(Table, tablename="subscriber_account"):
     activated_at = Timestamptz(null=True, default=None)
     last_login_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
+
+
+# `status::text IN (...)`: PostgreSQL prints such a check back in a form that parses to the same
+# text again, so a tenant cloned from the template has byte-identical constraints.
+DDL = (
+    # A CPE MAC belongs to one live subscriber; a cancelled subscriber's MAC is free again.
+    "CREATE UNIQUE INDEX subscriber_cpe_mac_live ON subscriber (cpe_mac)"
+    " WHERE cpe_mac IS NOT NULL AND status <> 'cancelled'",
+    "ALTER TABLE subscriber ADD CONSTRAINT subscriber_status_valid CHECK (status::text IN"
+    " ('pending_installation', 'active', 'suspended', 'cancelled'))",
+    # Never active (or suspended) without an authenticated CPE, whatever the code path.
+    "ALTER TABLE subscriber ADD CONSTRAINT subscriber_installed_has_cpe CHECK"
+    " (status::text NOT IN ('active', 'suspended')"
+    " OR (cpe_mac IS NOT NULL AND cpe_authenticated_at IS NOT NULL))",
+    "ALTER TABLE subscriber ADD CONSTRAINT subscriber_suspension_reason CHECK"
+    " ((status = 'suspended') = (suspension_reason IS NOT NULL))",
+    "CREATE INDEX subscriber_name_order ON subscriber (lower(name), id)",
+    "CREATE INDEX subscriber_plan ON subscriber (plan)",
+    "CREATE INDEX subscriber_site ON subscriber (site)",
+    "CREATE INDEX subscriber_phone ON subscriber (phone)",
+    "CREATE UNIQUE INDEX plan_change_one_pending ON plan_change (subscriber)"
+    " WHERE applied_at IS NULL AND cancelled_at IS NULL",
+    # The status history is history: append-only.
+    "CREATE TRIGGER subscriber_status_change_append_only BEFORE UPDATE OR DELETE"
+    " ON subscriber_status_change FOR EACH ROW EXECUTE FUNCTION public.wisp_forbid_change()",
+)
+"""Raw DDL next to its tables (`tenants/ddl.py`)."""

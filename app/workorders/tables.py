@@ -77,3 +77,13 @@ class WorkOrderPhoto(Table, tablename="work_order_photo"):
     uploaded_by = UUID(null=True, default=None)
     uploaded_by_label = Varchar(length=320, default="")
     created_at = Timestamptz()
+
+
+DDL = (
+    "CREATE INDEX work_order_newest ON work_order (created_at DESC, id DESC)",
+    "CREATE INDEX work_order_technician ON work_order (technician)",
+    "ALTER TABLE work_order ADD CONSTRAINT work_order_status_valid CHECK (status::text IN"
+    " ('open', 'scheduled', 'in_progress', 'cpe_authenticated', 'activated', 'signed_off',"
+    " 'cancelled'))",
+)
+"""Raw DDL next to its tables (`tenants/ddl.py`)."""

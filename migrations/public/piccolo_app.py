@@ -4,11 +4,12 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from app.gateways.registry import GATEWAY_PUBLIC_TABLES
-from tenants.registry import PUBLIC_TABLES
+from app.core.discovery import public_tables
+from tenants.registry import DDL, PUBLIC_TABLES
 
 APP_CONFIG = AppConfig(
     app_name="public",
     migrations_folder_path=str(Path(__file__).parent),
-    table_classes=[*PUBLIC_TABLES, *GATEWAY_PUBLIC_TABLES],
+    table_classes=[*PUBLIC_TABLES, *public_tables()],
 )
+RAW_DDL = list(DDL)

@@ -1,5 +1,4 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
 from piccolo.columns.base import OnDelete
 from piccolo.columns.base import OnUpdate
 from piccolo.columns.column_types import ForeignKey
@@ -26,14 +25,28 @@ class Tenant(Table, tablename="tenant", schema="public"):
     )
 
 
-ID = "2026-11-26T09:24:38:600944"
+ID = "2026-12-03T18:32:25:514066"
 VERSION = "1.38.0"
-DESCRIPTION = "tenant registry"
+DESCRIPTION = "baseline: the tenant registry and platform-wide objects"
 
 
 async def forwards():
     manager = MigrationManager(
         migration_id=ID, app_name="public", description=DESCRIPTION
+    )
+
+    manager.add_table(
+        class_name="GatewaySecretLookup",
+        tablename="gateway_secret_lookup",
+        schema="public",
+        columns=None,
+    )
+
+    manager.add_table(
+        class_name="GatewayTokenLookup",
+        tablename="gateway_token_lookup",
+        schema="public",
+        columns=None,
     )
 
     manager.add_table(
@@ -45,6 +58,182 @@ async def forwards():
 
     manager.add_table(
         class_name="Tenant", tablename="tenant", schema="public", columns=None
+    )
+
+    manager.add_column(
+        table_class_name="GatewaySecretLookup",
+        tablename="gateway_secret_lookup",
+        column_name="secret_hash",
+        db_column_name="secret_hash",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 64,
+            "default": "",
+            "null": False,
+            "primary_key": True,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewaySecretLookup",
+        tablename="gateway_secret_lookup",
+        column_name="tenant",
+        db_column_name="tenant",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": Tenant,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewaySecretLookup",
+        tablename="gateway_secret_lookup",
+        column_name="gateway_id",
+        db_column_name="gateway_id",
+        column_class_name="UUID",
+        column_class=UUID,
+        params={
+            "default": UUID4(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewaySecretLookup",
+        tablename="gateway_secret_lookup",
+        column_name="expires_at",
+        db_column_name="expires_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewayTokenLookup",
+        tablename="gateway_token_lookup",
+        column_name="token_hash",
+        db_column_name="token_hash",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 64,
+            "default": "",
+            "null": False,
+            "primary_key": True,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewayTokenLookup",
+        tablename="gateway_token_lookup",
+        column_name="tenant",
+        db_column_name="tenant",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": Tenant,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewayTokenLookup",
+        tablename="gateway_token_lookup",
+        column_name="gateway_id",
+        db_column_name="gateway_id",
+        column_class_name="UUID",
+        column_class=UUID,
+        params={
+            "default": UUID4(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewayTokenLookup",
+        tablename="gateway_token_lookup",
+        column_name="expires_at",
+        db_column_name="expires_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": TimestamptzNow(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
     )
 
     manager.add_column(
@@ -352,19 +541,10 @@ async def forwards():
         schema="public",
     )
 
-    async def forbid_change_function():
-        # Shared by every tenant's append-only tables (the audit log).
-        await engine_finder().run_ddl(
-            """
-            CREATE OR REPLACE FUNCTION public.wisp_forbid_change() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION 'rows of %.% are append-only', TG_TABLE_SCHEMA, TG_TABLE_NAME
-                    USING ERRCODE = 'insufficient_privilege';
-            END $$
-            """
-        )
-
-    manager.add_raw(forbid_change_function)
-
     return manager
+
+
+# Raw DDL declared next to the tables (tenants/ddl.py), applied after the above.
+RAW = ['CREATE OR REPLACE FUNCTION public.wisp_forbid_change() RETURNS trigger LANGUAGE plpgsql AS '
+ "$$ BEGIN RAISE EXCEPTION 'rows of %.% are append-only', TG_TABLE_SCHEMA, TG_TABLE_NAME USING "
+ "ERRCODE = 'insufficient_privilege'; END $$"]
