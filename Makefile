@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint format i18n clean
+.PHONY: install run test lint format i18n openapi clean
 
 $(STAMP): pyproject.toml gateway_agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m tests.run
 
-## Style, types, layer contracts, migrations in step with the tables, complete translations.
+## Style, types, layer contracts, migrations in step with the tables, complete translations,
+## the PWA's API types generated from the current OpenAPI document (needs `npm ci` in pwa/;
+## without node only the document is checked, except under CI=true).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -31,6 +33,11 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/wisp migrate --check
 	$(VENV)/bin/wisp i18n --check
+	$(VENV)/bin/wisp openapi --check
+
+## Regenerate pwa/openapi.json and the PWA's API types (pwa/src/api/schema.d.ts) after an API change.
+openapi: $(STAMP)
+	$(VENV)/bin/wisp openapi
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -322,5 +322,30 @@ def i18n(check: bool) -> None:
     console.print("catalogs updated; translate the new Spanish entries, then run again")
 
 
+@main.command()
+@click.option("--check", is_flag=True, help="Fail when pwa/openapi.json or its types are stale.")
+def openapi(check: bool) -> None:
+    """Write pwa/openapi.json from the app and regenerate the PWA's API types from it."""
+    import os
+
+    from devtools import openapi as export
+
+    if not check:
+        for path in export.regenerate():
+            console.print(f"wrote {path}")
+        return
+    problems = export.stale_document()
+    try:
+        problems += export.stale_types()
+    except export.ToolMissing as missing:  # a back-end machine: the JSON is still checked
+        problems += [str(missing)] if os.environ.get("CI") == "true" else []
+        console.print(f"[yellow]{missing}[/yellow]")
+    for line in problems:
+        console.print(line, markup=False, highlight=False)
+    if problems:
+        sys.exit(1)
+    console.print("[green]pwa/openapi.json and the PWA's API types are current[/green]")
+
+
 if __name__ == "__main__":
     main()

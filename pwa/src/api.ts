@@ -1,6 +1,15 @@
 // Every call to the server, in one place. Errors come back as problem details (RFC 9457);
 // a request that never reached the server raises `Offline`, so callers can queue or wait.
+import type { components } from "./api/schema";
 import { currentLanguage } from "./i18n";
+
+/**
+ * The JSON the server sends and takes, generated from its OpenAPI document
+ * (`pwa/openapi.json` → `src/api/schema.d.ts`; regenerate with `wisp openapi`). The few types
+ * written here are the ones the document does not describe (problem details, the device's view
+ * of who is signed in, the work-order steps as a list).
+ */
+type Schemas = components["schemas"];
 
 export interface Problem {
   type?: string;
@@ -103,34 +112,26 @@ function qs(params: Record<string, string | number | null | undefined>): string 
   return s ? `?${s}` : "";
 }
 
-export interface Page<T> {
-  items: T[];
-  next_cursor?: string | null;
-  total?: number;
-}
-
 // Who is signed in ------------------------------------------------------------------------------
 
-export interface Me {
-  id: string;
-  email: string;
-  name: string;
-  role: string; // a staff role, or "subscriber"
-  language: string;
-  tenant?: { slug: string; name: string };
-  kind?: "staff" | "subscriber";
-  subscriber_id?: string;
-}
+/** The staff member the server says is signed in. */
+export type StaffMe = Schemas["MeOut"];
+
+/** Who uses the app, as this device remembers them: a staff member, or a subscriber described
+ * in the same shape from their portal account (role "subscriber", no tenant); `kind` tells. */
+export type Me = Omit<StaffMe, "tenant"> & { tenant?: StaffMe["tenant"]; kind?: "staff" | "subscriber" };
 
 export const auth = {
-  login: (email: string, password: string) => post<Me>("/api/v1/auth/login", { email, password }),
-  me: () => get<Me>("/api/v1/auth/me"),
+  login: (email: string, password: string) =>
+    post<StaffMe>("/api/v1/auth/login", { email, password } satisfies Schemas["LoginIn"]),
+  me: () => get<StaffMe>("/api/v1/auth/me"),
   logout: () => post<void>("/api/v1/auth/logout"),
   acceptInvitation: (token: string, name: string, password: string) =>
-    post<Me>("/api/v1/auth/invitations/accept", { token, name, password }),
-  requestReset: (email: string) => post<unknown>("/api/v1/auth/password-reset", { email }),
+    post<Schemas["StaffOut"]>("/api/v1/auth/invitations/accept", { token, name, password } satisfies Schemas["AcceptInvitationIn"]),
+  requestReset: (email: string) =>
+    post<void>("/api/v1/auth/password-reset", { email } satisfies Schemas["PasswordResetIn"]),
   resetPassword: (token: string, password: string) =>
-    post<unknown>("/api/v1/auth/password-reset/confirm", { token, password }),
+    post<void>("/api/v1/auth/password-reset/confirm", { token, password } satisfies Schemas["PasswordResetConfirmIn"]),
 };
 
 export const passkeys = {
@@ -138,224 +139,126 @@ export const passkeys = {
   register: (credential: unknown, name: string) =>
     post<Passkey>("/api/v1/auth/passkeys/registration", { ...(credential as object), name }),
   authenticationOptions: () => post<Record<string, unknown>>("/api/v1/auth/passkeys/authentication/options"),
-  authenticate: (credential: unknown) => post<Me>("/api/v1/auth/passkeys/authentication", credential),
-  list: () => get<{ items: Passkey[]; passkey_only: boolean }>("/api/v1/auth/passkeys"),
+  authenticate: (credential: unknown) => post<StaffMe>("/api/v1/auth/passkeys/authentication", credential),
+  list: () => get<Schemas["PasskeyList"]>("/api/v1/auth/passkeys"),
   remove: (id: string) => del(`/api/v1/auth/passkeys/${encodeURIComponent(id)}`),
-  passkeyOnly: (enabled: boolean) => patch<{ enabled: boolean }>("/api/v1/auth/passkey-only", { enabled }),
+  passkeyOnly: (enabled: boolean) =>
+    patch<Schemas["PasskeyOnlyOut"]>("/api/v1/auth/passkey-only", { enabled } satisfies Schemas["PasskeyOnlyIn"]),
 };
 
-export interface Passkey {
-  id: string;
-  name: string;
-  created_at: string;
-  last_used_at: string | null;
-}
+export type Passkey = Schemas["PasskeyOut"];
 
-export interface SignupIn {
-  company_name: string;
-  slug: string;
-  email: string;
-  password: string;
-  language: string;
-  currency: string;
-  timezone: string;
-}
+export type SignupIn = Schemas["SignupIn"];
 
-export const signup = (data: SignupIn) => post<{ slug: string; portal_url: string }>("/api/v1/signup", data);
+export const signup = (data: SignupIn) => post<Schemas["SignupOut"]>("/api/v1/signup", data);
 
 // Subscriber portal ------------------------------------------------------------------------------
 
 export const portal = {
-  login: (email: string, password: string) => post<PortalMe>("/api/v1/portal/auth/login", { email, password }),
+  login: (email: string, password: string) =>
+    post<PortalMe>("/api/v1/portal/auth/login", { email, password } satisfies Schemas["PortalLoginIn"]),
   me: () => get<PortalMe>("/api/v1/portal/me"),
-  billing: () => get<{ balance: string; currency: string; invoices: Invoice[] }>("/api/v1/portal/billing"),
+  billing: () => get<Schemas["PortalBillingOut"]>("/api/v1/portal/billing"),
   pdfUrl: (id: string) => `/api/v1/portal/billing/invoices/${encodeURIComponent(id)}/pdf`,
   logout: () => post<void>("/api/v1/auth/logout"),
   acceptInvitation: (token: string, password: string) =>
-    post<PortalMe>("/api/v1/portal/invitations/accept", { token, password }),
+    post<PortalMe>("/api/v1/portal/invitations/accept", { token, password } satisfies Schemas["PortalAcceptIn"]),
 };
 
-export interface PortalMe {
-  account: { id: string; name: string; email: string; phone?: string; address?: string; language?: string | null };
-  plan: { name: string; download_kbps?: number; upload_kbps?: number; monthly_price?: string; currency?: string } | null;
-  status: string;
-  suspension_reason?: string | null;
-  [extra: string]: unknown;
-}
+export type PortalMe = Schemas["PortalMeOut"];
 
 // Office ------------------------------------------------------------------------------------------
 
-export interface RatePlan {
-  id: string;
-  name: string;
-  download_kbps: number;
-  upload_kbps: number;
-  monthly_price: string;
-  currency: string;
-  archived?: boolean;
-  data_cap_gb?: number | null;
-}
+export type RatePlan = Schemas["PlanOut"];
 
 export const ratePlans = {
-  list: () => get<Page<RatePlan>>("/api/v1/rate-plans"),
-  create: (data: Record<string, unknown>, key: string) =>
+  list: () => get<Schemas["PlanPage"]>("/api/v1/rate-plans"),
+  create: (data: Schemas["PlanIn"], key: string) =>
     post<RatePlan>("/api/v1/rate-plans", data, { idempotencyKey: key }),
   archive: (id: string) => post<RatePlan>(`/api/v1/rate-plans/${encodeURIComponent(id)}/archive`),
 };
 
-export interface Subscriber {
-  id: string;
-  name: string;
-  email: string;
-  phone?: string;
-  address?: string;
-  latitude?: string | number | null;
-  longitude?: string | number | null;
-  status: string;
-  plan_id?: string;
-  access_point_id?: string | null;
-  suspension_reason?: string | null;
-  cpe_mac?: string | null;
-  [extra: string]: unknown;
-}
-
-export interface LinkTest {
-  id: string;
-  status: string; // pending, delivered, done, failed, expired
-  created_at: string;
-  completed_at: string | null;
-  result: {
-    ok: boolean;
-    loss_percent?: number | null;
-    rtt_avg_ms?: number | null;
-    rtt_max_ms?: number | null;
-    throughput_kbps?: number | null;
-    error?: string;
-  } | null;
-}
-
-export interface StatusChange {
-  from_status: string | null;
-  to_status: string;
-  reason?: string | null;
-  note?: string;
-  actor_label?: string;
-  occurred_at: string;
-}
+export type Subscriber = Schemas["SubscriberOut"];
+export type SubscriberIn = Schemas["SubscriberIn"];
+export type LinkTest = Schemas["LinkTestOut"];
+export type StatusChange = Schemas["StatusChangeOut"];
 
 export const subscribers = {
-  list: (q: string, cursor?: string | null) => get<Page<Subscriber>>(`/api/v1/subscribers${qs({ q, cursor })}`),
+  list: (q: string, cursor?: string | null) =>
+    get<Schemas["SubscriberPage"]>(`/api/v1/subscribers${qs({ q, cursor })}`),
   get: (id: string) => get<Subscriber>(`/api/v1/subscribers/${encodeURIComponent(id)}`),
-  history: (id: string) => get<Page<StatusChange>>(`/api/v1/subscribers/${encodeURIComponent(id)}/history`),
-  create: (data: Record<string, unknown>, key: string) =>
-    post<Subscriber>("/api/v1/subscribers", data, { idempotencyKey: key }),
+  history: (id: string) => get<Schemas["StatusHistory"]>(`/api/v1/subscribers/${encodeURIComponent(id)}/history`),
+  create: (data: SubscriberIn, key: string) =>
+    post<Schemas["SubscriberCreatedOut"]>("/api/v1/subscribers", data, { idempotencyKey: key }),
   suspend: (id: string, reason: string, note: string) =>
-    post<Subscriber>(`/api/v1/subscribers/${encodeURIComponent(id)}/suspend`, { reason, note }),
+    post<Subscriber>(`/api/v1/subscribers/${encodeURIComponent(id)}/suspend`, { reason, note } satisfies Schemas["SuspendIn"]),
   resume: (id: string) => post<Subscriber>(`/api/v1/subscribers/${encodeURIComponent(id)}/resume`),
   changePlan: (id: string, plan_id: string, effective_date: string, key: string) =>
-    post<Record<string, unknown>>(
+    post<Schemas["PlanChangeOut"]>(
       `/api/v1/subscribers/${encodeURIComponent(id)}/plan-changes`,
-      { plan_id, effective_date },
+      { plan_id, effective_date } satisfies Schemas["PlanChangeIn"],
       { idempotencyKey: key },
     ),
   linkTest: (id: string, key: string) =>
-    post<LinkTest>(`/api/v1/subscribers/${encodeURIComponent(id)}/link-test`, {}, { idempotencyKey: key }),
-  linkTests: (id: string) => get<Page<LinkTest>>(`/api/v1/subscribers/${encodeURIComponent(id)}/link-tests`),
+    post<LinkTest>(`/api/v1/subscribers/${encodeURIComponent(id)}/link-test`, {} satisfies Schemas["LinkTestIn"], {
+      idempotencyKey: key,
+    }),
+  linkTests: (id: string) => get<Schemas["LinkTestPage"]>(`/api/v1/subscribers/${encodeURIComponent(id)}/link-tests`),
 };
 
-export interface WorkOrder {
-  id: string;
-  kind: string;
-  status: string;
-  subscriber_id: string;
-  subscriber?: {
-    id: string;
-    name: string;
-    phone?: string;
-    address?: string;
-    latitude?: string | number | null;
-    longitude?: string | number | null;
-    plan?: { id: string; name: string; download_kbps?: number; upload_kbps?: number } | null;
-    plan_name?: string;
-    status?: string;
-  } | null;
-  technician_id?: string | null;
-  install_date?: string | null;
-  cpe_mac?: string | null;
-  access_point_id?: string | null;
-  access_point?: { id: string; name: string; ssid?: string } | null;
-  description?: string;
-  signed_by?: string;
-  updated_at?: string;
-  [extra: string]: unknown;
-}
+export type WorkOrder = Schemas["WorkOrderOut"];
 
 export const TRANSITIONS = ["schedule", "start", "authenticate-cpe", "activate", "sign-off", "cancel"] as const;
 export type Transition = (typeof TRANSITIONS)[number];
 
+/** What each step sends (the outbox adds `occurred_at`, the time it was done on the device). */
+export interface TransitionBody {
+  schedule: Schemas["ScheduleIn"];
+  start: Schemas["StepIn"];
+  "authenticate-cpe": Schemas["AuthenticateCpeIn"];
+  activate: Schemas["StepIn"];
+  "sign-off": Schemas["SignOffIn"];
+  cancel: Schemas["CancelIn"];
+}
+
 export const workOrders = {
   list: (params: { technician_id?: string; subscriber_id?: string; status?: string; cursor?: string | null; limit?: number }) =>
-    get<Page<WorkOrder>>(`/api/v1/work-orders${qs(params)}`),
+    get<Schemas["WorkOrderPage"]>(`/api/v1/work-orders${qs(params)}`),
   get: (id: string) => get<WorkOrder>(`/api/v1/work-orders/${encodeURIComponent(id)}`),
   transition: (id: string, action: Transition, body: Record<string, unknown>, key: string) =>
     post<WorkOrder>(`/api/v1/work-orders/${encodeURIComponent(id)}/${action}`, body, { idempotencyKey: key }),
 };
 
-export interface AccessPoint {
-  id: string;
-  name: string;
-  ssid?: string;
-  site_id?: string;
-}
+export type AccessPoint = Schemas["AccessPointOut"];
 
 export const accessPoints = {
-  list: () => get<Page<AccessPoint>>("/api/v1/access-points"),
+  list: () => get<Schemas["AccessPointPage"]>("/api/v1/access-points"),
 };
 
-export interface StaffMember {
-  id: string;
-  email: string;
-  name: string;
-  role: string;
-  is_active: boolean;
-}
+export type StaffMember = Schemas["StaffOut"];
 
 export const staff = {
-  list: () => get<Page<StaffMember>>("/api/v1/staff"),
+  // "Page" is the staff list's page: the server's only schema with that bare name.
+  list: () => get<Schemas["Page"]>("/api/v1/staff"),
   invite: (email: string, role: string, key: string) =>
-    post<Record<string, unknown>>("/api/v1/staff/invitations", { email, role }, { idempotencyKey: key }),
-  invitations: () => get<Page<{ id: string; email: string; role: string; expires_at: string }>>("/api/v1/staff/invitations"),
+    post<Schemas["InvitationOut"]>("/api/v1/staff/invitations", { email, role } satisfies Schemas["InvitationIn"], {
+      idempotencyKey: key,
+    }),
+  invitations: () => get<Schemas["InvitationList"]>("/api/v1/staff/invitations"),
 };
 
-export interface Invoice {
-  id: string;
-  kind: string;
-  number: string;
-  subscriber_id: string;
-  issue_date: string;
-  due_date: string;
-  total: string;
-  balance: string;
-  currency: string;
-  status: string;
-}
+export type Invoice = Schemas["InvoiceOut"];
 
-export interface PaymentIn {
-  subscriber_id: string;
-  amount: string;
-  method: string;
-  reference: string;
-  paid_on?: string;
-}
+export type PaymentIn = Schemas["PaymentIn"];
 
 export const PAYMENT_METHODS = ["cash", "bank_transfer", "card", "check", "mobile_money", "online", "other"];
 
 export const billing = {
   invoices: (params: { subscriber_id?: string; status?: string; cursor?: string | null }) =>
-    get<Page<Invoice>>(`/api/v1/invoices${qs(params)}`),
+    get<Schemas["InvoicePage"]>(`/api/v1/invoices${qs(params)}`),
   pdfUrl: (id: string) => `/api/v1/invoices/${encodeURIComponent(id)}/pdf`,
   pay: (data: PaymentIn, key: string) =>
-    post<{ id: string; amount: string; currency: string; subscriber_status: string }>("/api/v1/payments", data, {
+    post<Schemas["PaymentOut"]>("/api/v1/payments", data, {
       idempotencyKey: key,
     }),
 };

@@ -72,7 +72,7 @@ export async function refreshMine(user: string): Promise<void> {
   const rows: { order: WorkOrder; details: Details }[] = [];
   for (const order of byId.values()) {
     const subscriber = subs.get(order.subscriber_id);
-    const apId = order.access_point_id ?? (subscriber?.access_point_id as string | undefined);
+    const apId = order.access_point_id ?? subscriber?.access_point_id;
     rows.push({
       order,
       details: {
@@ -136,7 +136,7 @@ export async function fetchOne(user: string, id: string): Promise<LocalOrder | n
   const plan = subscriber?.plan_id
     ? (await optional(() => ratePlans.list()))?.items.find((p) => p.id === subscriber.plan_id)
     : undefined;
-  const apId = order.access_point_id ?? (subscriber?.access_point_id as string | undefined);
+  const apId = order.access_point_id ?? subscriber?.access_point_id;
   const access_point = apId ? (await accessPointChoices()).find((a) => a.id === apId) : undefined;
   await storeDetailed(user, order, { subscriber, plan, access_point });
   return localOrder(id);

@@ -1,6 +1,6 @@
 // The steps of an installation, each a small form whose result goes to the outbox: schedule →
 // start → record the CPE (typed or scanned) → link test (online only) → activate → sign-off.
-import { Offline, isMissingRoute, subscribers, type LinkTest, type Transition } from "../api";
+import { Offline, isMissingRoute, subscribers, type LinkTest, type Transition, type TransitionBody } from "../api";
 import { busy, field, fmtDate, formValues, h, mount, showProblem, today, uid } from "../dom";
 import { t } from "../i18n";
 import { enqueue } from "../outbox";
@@ -51,7 +51,7 @@ export function stepper(status: string): HTMLElement {
   );
 }
 
-async function act(o: LocalOrder, action: Transition, body: Record<string, unknown>): Promise<void> {
+async function act<A extends Transition>(o: LocalOrder, action: A, body: TransitionBody[A]): Promise<void> {
   await enqueue(me()!.id, o.order.id, action, body);
 }
 
@@ -124,7 +124,7 @@ export function nextStep(o: LocalOrder, rerender: () => void): HTMLElement | nul
       const v = formValues(form);
       const mac = normaliseMac(v.cpe_mac ?? "");
       if (!mac) return showProblem(form, { status: 422, errors: [{ field: "cpe_mac", message: t("wo.cpe_mac_bad") }] });
-      const body: Record<string, unknown> = { cpe_mac: mac };
+      const body: TransitionBody["authenticate-cpe"] = { cpe_mac: mac };
       if (v.access_point_id) body.access_point_id = v.access_point_id;
       void act(o, "authenticate-cpe", body).then(rerender);
     });
@@ -178,7 +178,7 @@ export function nextStep(o: LocalOrder, rerender: () => void): HTMLElement | nul
       if (!v.signed_by?.trim()) errors.push({ field: "signed_by", message: t("field.required") });
       if (pad.isEmpty() && !v.no_signature) errors.push({ field: "signature", message: t("signoff.draw") });
       if (errors.length) return showProblem(form, { status: 422, title: t("error.invalid"), errors });
-      const body: Record<string, unknown> = { signed_by: v.signed_by!.trim() };
+      const body: TransitionBody["sign-off"] = { signed_by: v.signed_by!.trim() };
       if (!pad.isEmpty()) body.signature = pad.toDataURL();
       void act(o, "sign-off", body).then(rerender);
     });

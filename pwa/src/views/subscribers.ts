@@ -1,6 +1,6 @@
 // Subscribers: search, add (which opens the installation), detail with status history, plan
 // change, suspension and resumption, and (for finance) invoices and payments.
-import { ratePlans, subscribers, workOrders, type RatePlan, type Subscriber } from "../api";
+import { ratePlans, subscribers, workOrders, type RatePlan, type Subscriber, type SubscriberIn } from "../api";
 import { busy, field, fmtDate, formValues, h, mount, showProblem, today } from "../dom";
 import { t } from "../i18n";
 import { navigate, type Params } from "../router";
@@ -69,7 +69,7 @@ export async function newSubscriberView(main: HTMLElement): Promise<void> {
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const v = formValues(form);
-    const body: Record<string, unknown> = { name: v.name, email: v.email, plan_id: v.plan_id, phone: v.phone, address: v.address, notes: v.notes };
+    const body: SubscriberIn = { name: v.name, email: v.email, plan_id: v.plan_id, phone: v.phone, address: v.address, notes: v.notes };
     if (v.latitude) body.latitude = Number(v.latitude);
     if (v.longitude) body.longitude = Number(v.longitude);
     void busy(form.querySelector("button"), async () => {

@@ -18,7 +18,7 @@ function mapLinks(o: LocalOrder): HTMLElement | null {
   const s = o.subscriber;
   if (!s) return null;
   const lat = s.latitude, lon = s.longitude;
-  const hasCoords = lat !== null && lat !== undefined && lon !== null && lon !== undefined && lat !== "" && lon !== "";
+  const hasCoords = lat !== null && lat !== undefined && lon !== null && lon !== undefined;
   const query = hasCoords ? `${lat},${lon}` : (s.address ?? "");
   if (!query) return null;
   const web = `https://www.openstreetmap.org/search?query=${encodeURIComponent(query)}`;
