@@ -10,6 +10,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from app.core.audit import Actor
 from app.core.i18n import _
+from app.core.idempotency import request_idempotency
 from app.core.logs import request_id_var
 from app.core.principal import Principal
 from app.core.problems import Forbidden, NotFound, Unauthorized
@@ -92,6 +93,7 @@ async def _actor(request: Connection) -> Actor:
 
 
 DEPENDENCIES = {
+    "idempotency": Provide(request_idempotency),
     "tenant": Provide(_tenant),
     "principal": Provide(_principal),
     "actor": Provide(_actor),

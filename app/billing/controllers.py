@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
-from litestar import Controller, Request, Response, get, patch, post
+from litestar import Controller, Response, get, patch, post
 from litestar.params import Parameter
 
 from app.billing import invoices, payments, reports, runs, settings_actions
@@ -160,10 +159,9 @@ class PaymentController(Controller):
 
     @post("", summary="Post a payment", status_code=201, roles=allow(Role.MANAGER, Role.FINANCE))
     async def post_payment(
-        self, request: Request[Any, Any, Any], data: PaymentIn, tenant: TenantRef, actor: Actor
+        self, idempotency: IdempotencyKey | None, data: PaymentIn, tenant: TenantRef, actor: Actor
     ) -> Response[PaymentOut]:
-        key = IdempotencyKey.from_request(request, data)
-        out, created = await payments.post(tenant, data, actor, key)
+        out, created = await payments.post(tenant, data, actor, idempotency)
         return Response(out, status_code=201 if created else 200)
 
     @get("", summary="Payments, newest first", roles=allow(Role.MANAGER, Role.FINANCE))

@@ -8,11 +8,13 @@ is stored in that same transaction, so a write and its recorded answer can never
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from litestar import Request
 from litestar.connection import ASGIConnection
 from piccolo.columns import JSONB, Integer, Timestamptz, Varchar
 from piccolo.table import Table
@@ -48,20 +50,49 @@ class IdempotencyKey:
     request_hash: str
 
     @classmethod
-    def from_request(
-        cls, connection: ASGIConnection[Any, Any, Any, Any], body: object
-    ) -> IdempotencyKey | None:
-        raw = connection.headers.get(HEADER)
-        if raw is None:
-            return None
+    def of(
+        cls, connection: ASGIConnection[Any, Any, Any, Any], raw: str, fingerprint: str
+    ) -> IdempotencyKey:
+        """The client's key `raw` for this caller and route; `fingerprint` identifies the
+        request's content, so the same key with other content is refused."""
         raw = raw.strip()
         if not raw or len(raw) > MAX_KEY_LENGTH or not raw.isprintable():
             raise Invalid({"Idempotency-Key": _("Use 1 to 200 printable characters.")})
         user = connection.scope.get("user")
         who = getattr(user, "user_id", "anonymous")
         route = f"{connection.scope.get('method')} {connection.scope.get('path')}"
-        digest = hashlib.sha256(msgspec.json.encode(body)).hexdigest()
-        return cls(key=f"{who}|{route}|{raw}"[:300], request_hash=digest)
+        # Hashed: a long path and key must not be cut to fit, or two could meet.
+        scoped = hashlib.sha256(f"{route}|{raw}".encode()).hexdigest()
+        return cls(key=f"{who}|{scoped}", request_hash=fingerprint)
+
+
+async def content_fingerprint(request: Request[Any, Any, Any]) -> str:
+    """What the request asks for, independent of how it was framed: a JSON body re-encoded,
+    a multipart form by its fields and files' contents (a browser picks a new boundary on
+    every retry), anything else byte for byte."""
+    digest = hashlib.sha256()
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        for name in sorted(form.keys()):
+            for value in form.getall(name):
+                content = value.encode() if isinstance(value, str) else await value.read()
+                digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
+                if not isinstance(value, str):
+                    await value.seek(0)
+        return digest.hexdigest()
+    body = await request.body()
+    with contextlib.suppress(msgspec.DecodeError):  # not JSON: the bytes themselves
+        body = msgspec.json.encode(msgspec.json.decode(body)) if body else body
+    digest.update(body)
+    return digest.hexdigest()
+
+
+async def request_idempotency(request: Request[Any, Any, Any]) -> IdempotencyKey | None:
+    """The `idempotency` dependency: the request's `Idempotency-Key`, or None without one."""
+    raw = request.headers.get(HEADER)
+    if raw is None:
+        return None
+    return IdempotencyKey.of(request, raw, await content_fingerprint(request))
 
 
 NOT_USED = object()

@@ -59,10 +59,9 @@ class GatewayController(Controller):
         roles=allow(Role.MANAGER, Role.TECHNICAL),
     )
     async def create(
-        self, request: Req, data: GatewayIn, tenant: TenantRef, actor: Actor
+        self, idempotency: IdempotencyKey | None, data: GatewayIn, tenant: TenantRef, actor: Actor
     ) -> GatewayCreated:
-        key = IdempotencyKey.from_request(request, data)
-        return await actions.create_gateway(tenant, data, actor, key)
+        return await actions.create_gateway(tenant, data, actor, idempotency)
 
     @get(
         "",
@@ -97,10 +96,9 @@ class GatewayController(Controller):
         roles=allow(Role.MANAGER, Role.TECHNICAL),
     )
     async def issue_token(
-        self, request: Req, tenant: TenantRef, gateway_id: str, actor: Actor
+        self, idempotency: IdempotencyKey | None, tenant: TenantRef, gateway_id: str, actor: Actor
     ) -> EnrollmentTokenOut:
-        key = IdempotencyKey.from_request(request, {"gateway_id": gateway_id})
-        return await actions.issue_token(tenant, gateway_id, actor, key)
+        return await actions.issue_token(tenant, gateway_id, actor, idempotency)
 
     @delete(
         ONE + "/enrollment-token",
@@ -152,15 +150,14 @@ class SubscriberNetworkController(Controller):
     )
     async def link_test(
         self,
-        request: Req,
+        idempotency: IdempotencyKey | None,
         subscriber_id: str,
         tenant: TenantRef,
         actor: Actor,
         data: LinkTestIn | None = None,
     ) -> LinkTestOut:
         body = data or LinkTestIn()
-        key = IdempotencyKey.from_request(request, body)
-        return await commands.request_link_test(tenant, subscriber_id, body, actor, key)
+        return await commands.request_link_test(tenant, subscriber_id, body, actor, idempotency)
 
     @get(
         "/{subscriber_id:str}/link-tests",

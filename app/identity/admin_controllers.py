@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, post
-from litestar.datastructures import State
+from litestar import Controller, delete, get, post
 from litestar.params import Parameter
 
 from app.core.audit import Actor
@@ -31,13 +28,12 @@ class ApiTokenController(Controller):
     )
     async def create(
         self,
-        request: Request[Any, Any, State],
+        idempotency: IdempotencyKey | None,
         data: ApiTokenIn,
         tenant: TenantRef,
         actor: Actor,
     ) -> ApiTokenCreated:
-        key = IdempotencyKey.from_request(request, data)
-        return await api_tokens.create(tenant, data, actor, key)
+        return await api_tokens.create(tenant, data, actor, idempotency)
 
     @get("", summary="Live API tokens, newest first (no secrets)", roles=allow(Role.MANAGER))
     async def list_tokens(self, tenant: TenantRef) -> ApiTokenList:

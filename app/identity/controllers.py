@@ -214,10 +214,13 @@ class StaffController(Controller):
         roles=allow(Role.MANAGER),
     )
     async def invite(
-        self, request: AnyRequest, data: InvitationIn, tenant: TenantRef, actor: Actor
+        self,
+        idempotency: IdempotencyKey | None,
+        data: InvitationIn,
+        tenant: TenantRef,
+        actor: Actor,
     ) -> InvitationOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await invitations.invite(tenant, data, actor, key)
+        return await invitations.invite(tenant, data, actor, idempotency)
 
     @delete(
         "/invitations/{invitation_id:str}",

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 
 from app.core.audit import Actor
 from app.core.idempotency import IdempotencyKey
@@ -34,10 +32,9 @@ class SiteController(Controller):
         roles=allow(Role.MANAGER, Role.TECHNICAL),
     )
     async def create(
-        self, request: Request[Any, Any, Any], data: SiteIn, tenant: TenantRef, actor: Actor
+        self, idempotency: IdempotencyKey | None, data: SiteIn, tenant: TenantRef, actor: Actor
     ) -> SiteOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await actions.create_site(tenant, data, actor, key)
+        return await actions.create_site(tenant, data, actor, idempotency)
 
     @get("", summary="List sites, by name", roles=allow(STAFF))
     async def list_sites(self, tenant: TenantRef) -> SitePage:
@@ -76,13 +73,12 @@ class AccessPointController(Controller):
     )
     async def create(
         self,
-        request: Request[Any, Any, Any],
+        idempotency: IdempotencyKey | None,
         data: AccessPointIn,
         tenant: TenantRef,
         actor: Actor,
     ) -> AccessPointOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await actions.create_access_point(tenant, data, actor, key)
+        return await actions.create_access_point(tenant, data, actor, idempotency)
 
     @get("", summary="List access points, by name", roles=allow(STAFF))
     async def list_access_points(

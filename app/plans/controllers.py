@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 
 from app.core.audit import Actor
 from app.core.idempotency import IdempotencyKey
@@ -20,10 +18,9 @@ class RatePlanController(Controller):
 
     @post("", status_code=201, summary="Create a rate plan", roles=allow(Role.MANAGER))
     async def create(
-        self, request: Request[Any, Any, Any], data: PlanIn, tenant: TenantRef, actor: Actor
+        self, idempotency: IdempotencyKey | None, data: PlanIn, tenant: TenantRef, actor: Actor
     ) -> PlanOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await actions.create_plan(tenant, data, actor, key)
+        return await actions.create_plan(tenant, data, actor, idempotency)
 
     @get("", summary="List rate plans, by name", roles=allow(STAFF))
     async def list_plans(self, tenant: TenantRef, include_archived: bool = False) -> PlanPage:

@@ -46,10 +46,13 @@ class SubscriberController(Controller):
         roles=allow(Role.MANAGER, Role.SALES),
     )
     async def create(
-        self, request: Req, data: SubscriberIn, tenant: TenantRef, actor: Actor
+        self,
+        idempotency: IdempotencyKey | None,
+        data: SubscriberIn,
+        tenant: TenantRef,
+        actor: Actor,
     ) -> SubscriberCreatedOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await actions.create_subscriber(tenant, data, actor, key)
+        return await actions.create_subscriber(tenant, data, actor, idempotency)
 
     @get("", summary="Search subscribers (q: name, email, phone, MAC), by name", roles=allow(STAFF))
     async def list_subscribers(
@@ -116,10 +119,14 @@ class SubscriberController(Controller):
         roles=allow(Role.MANAGER, Role.FINANCE),
     )
     async def suspend(
-        self, request: Req, subscriber_id: str, data: SuspendIn, tenant: TenantRef, actor: Actor
+        self,
+        idempotency: IdempotencyKey | None,
+        subscriber_id: str,
+        data: SuspendIn,
+        tenant: TenantRef,
+        actor: Actor,
     ) -> SubscriberOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await actions.suspend(tenant, subscriber_id, data, actor, key)
+        return await actions.suspend(tenant, subscriber_id, data, actor, idempotency)
 
     @post(
         ONE + "/resume",
@@ -129,15 +136,14 @@ class SubscriberController(Controller):
     )
     async def resume(
         self,
-        request: Req,
+        idempotency: IdempotencyKey | None,
         subscriber_id: str,
         tenant: TenantRef,
         actor: Actor,
         data: ResumeIn | None = None,
     ) -> SubscriberOut:
         body = data or ResumeIn()
-        key = IdempotencyKey.from_request(request, body)
-        return await actions.resume(tenant, subscriber_id, body, actor, key)
+        return await actions.resume(tenant, subscriber_id, body, actor, idempotency)
 
     @post(
         ONE + "/cancel",
@@ -147,15 +153,14 @@ class SubscriberController(Controller):
     )
     async def cancel(
         self,
-        request: Req,
+        idempotency: IdempotencyKey | None,
         subscriber_id: str,
         tenant: TenantRef,
         actor: Actor,
         data: CancelSubscriberIn | None = None,
     ) -> SubscriberOut:
         body = data or CancelSubscriberIn()
-        key = IdempotencyKey.from_request(request, body)
-        return await actions.cancel(tenant, subscriber_id, body, actor, key)
+        return await actions.cancel(tenant, subscriber_id, body, actor, idempotency)
 
     @post(
         ONE + "/plan-changes",
@@ -165,14 +170,13 @@ class SubscriberController(Controller):
     )
     async def change_plan(
         self,
-        request: Req,
+        idempotency: IdempotencyKey | None,
         subscriber_id: str,
         data: PlanChangeIn,
         tenant: TenantRef,
         actor: Actor,
     ) -> PlanChangeOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await plan_changes.change_plan(tenant, subscriber_id, data, actor, key)
+        return await plan_changes.change_plan(tenant, subscriber_id, data, actor, idempotency)
 
     @get(
         ONE + "/plan-changes",

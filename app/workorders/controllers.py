@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -46,10 +45,9 @@ class WorkOrderController(Controller):
         roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
     )
     async def create(
-        self, request: Req, data: WorkOrderIn, tenant: TenantRef, actor: Actor
+        self, idempotency: IdempotencyKey | None, data: WorkOrderIn, tenant: TenantRef, actor: Actor
     ) -> WorkOrderOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await actions.create_work_order(tenant, data, actor, key)
+        return await actions.create_work_order(tenant, data, actor, idempotency)
 
     @get(
         "",
@@ -88,10 +86,14 @@ class WorkOrderController(Controller):
         roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
     )
     async def schedule(
-        self, request: Req, work_order_id: str, data: ScheduleIn, tenant: TenantRef, actor: Actor
+        self,
+        idempotency: IdempotencyKey | None,
+        work_order_id: str,
+        data: ScheduleIn,
+        tenant: TenantRef,
+        actor: Actor,
     ) -> WorkOrderOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await actions.schedule(tenant, work_order_id, data, actor, key)
+        return await actions.schedule(tenant, work_order_id, data, actor, idempotency)
 
     @post(
         WO + "/start",
@@ -101,15 +103,14 @@ class WorkOrderController(Controller):
     )
     async def start(
         self,
-        request: Req,
+        idempotency: IdempotencyKey | None,
         work_order_id: str,
         tenant: TenantRef,
         actor: Actor,
         data: StepIn | None = None,
     ) -> WorkOrderOut:
         body = data or StepIn()
-        key = IdempotencyKey.from_request(request, body)
-        return await actions.start(tenant, work_order_id, body, actor, key)
+        return await actions.start(tenant, work_order_id, body, actor, idempotency)
 
     @post(
         WO + "/authenticate-cpe",
@@ -119,14 +120,13 @@ class WorkOrderController(Controller):
     )
     async def authenticate_cpe(
         self,
-        request: Req,
+        idempotency: IdempotencyKey | None,
         work_order_id: str,
         data: AuthenticateCpeIn,
         tenant: TenantRef,
         actor: Actor,
     ) -> WorkOrderOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await actions.authenticate_cpe(tenant, work_order_id, data, actor, key)
+        return await actions.authenticate_cpe(tenant, work_order_id, data, actor, idempotency)
 
     @post(
         WO + "/activate",
@@ -136,15 +136,14 @@ class WorkOrderController(Controller):
     )
     async def activate(
         self,
-        request: Req,
+        idempotency: IdempotencyKey | None,
         work_order_id: str,
         tenant: TenantRef,
         actor: Actor,
         data: StepIn | None = None,
     ) -> WorkOrderOut:
         body = data or StepIn()
-        key = IdempotencyKey.from_request(request, body)
-        return await actions.activate(tenant, work_order_id, body, actor, key)
+        return await actions.activate(tenant, work_order_id, body, actor, idempotency)
 
     @post(
         WO + "/sign-off",
@@ -153,10 +152,14 @@ class WorkOrderController(Controller):
         roles=allow(Role.MANAGER, Role.TECHNICAL),
     )
     async def sign_off(
-        self, request: Req, work_order_id: str, data: SignOffIn, tenant: TenantRef, actor: Actor
+        self,
+        idempotency: IdempotencyKey | None,
+        work_order_id: str,
+        data: SignOffIn,
+        tenant: TenantRef,
+        actor: Actor,
     ) -> WorkOrderOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await actions.sign_off(tenant, work_order_id, data, actor, key)
+        return await actions.sign_off(tenant, work_order_id, data, actor, idempotency)
 
     @post(
         WO + "/cancel",
@@ -166,15 +169,14 @@ class WorkOrderController(Controller):
     )
     async def cancel(
         self,
-        request: Req,
+        idempotency: IdempotencyKey | None,
         work_order_id: str,
         tenant: TenantRef,
         actor: Actor,
         data: CancelIn | None = None,
     ) -> WorkOrderOut:
         body = data or CancelIn()
-        key = IdempotencyKey.from_request(request, body)
-        return await actions.cancel(tenant, work_order_id, body, actor, key)
+        return await actions.cancel(tenant, work_order_id, body, actor, idempotency)
 
     @post(
         WO + "/notes",
@@ -183,10 +185,14 @@ class WorkOrderController(Controller):
         roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
     )
     async def add_note(
-        self, request: Req, work_order_id: str, data: NoteIn, tenant: TenantRef, actor: Actor
+        self,
+        idempotency: IdempotencyKey | None,
+        work_order_id: str,
+        data: NoteIn,
+        tenant: TenantRef,
+        actor: Actor,
     ) -> NoteOut:
-        key = IdempotencyKey.from_request(request, data)
-        return await attachments.add_note(tenant, work_order_id, data, actor, key)
+        return await attachments.add_note(tenant, work_order_id, data, actor, idempotency)
 
     @get(
         WO + "/notes",
@@ -206,7 +212,12 @@ class WorkOrderController(Controller):
         roles=allow(Role.MANAGER, Role.SALES, Role.TECHNICAL),
     )
     async def add_photo(
-        self, request: Req, work_order_id: str, tenant: TenantRef, actor: Actor
+        self,
+        idempotency: IdempotencyKey | None,
+        request: Req,
+        work_order_id: str,
+        tenant: TenantRef,
+        actor: Actor,
     ) -> PhotoOut:
         content_type = request.headers.get("content-type", "")
         caption = ""
@@ -220,9 +231,7 @@ class WorkOrderController(Controller):
             caption = caption_field if isinstance(caption_field, str) else ""
         else:
             data = await request.body()
-        digest = {"sha256": hashlib.sha256(data).hexdigest(), "caption": caption}
-        key = IdempotencyKey.from_request(request, digest)
-        return await attachments.add_photo(tenant, work_order_id, data, caption, actor, key)
+        return await attachments.add_photo(tenant, work_order_id, data, caption, actor, idempotency)
 
     @get(
         WO + "/photos",

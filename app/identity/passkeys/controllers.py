@@ -54,6 +54,7 @@ class PasskeyController(Controller):
     )
     async def register(
         self,
+        idempotency: IdempotencyKey | None,
         request: AnyRequest,
         data: RegistrationIn,
         tenant: TenantRef,
@@ -61,8 +62,7 @@ class PasskeyController(Controller):
         actor: Actor,
     ) -> PasskeyOut:
         rp_id = rp_id_for(request.headers.get("host"))
-        key = IdempotencyKey.from_request(request, data)
-        return await actions.register(tenant, principal, actor, rp_id, data, key)
+        return await actions.register(tenant, principal, actor, rp_id, data, idempotency)
 
     @post(
         "/passkeys/authentication/options",
