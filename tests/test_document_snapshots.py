@@ -215,9 +215,7 @@ async def test_defect_0b_credit_note_line_tax_rate_and_language(make_tenant: Any
     assert (note["subtotal"], note["tax_total"], note["total"]) == ("8.26", "1.74", "10.00")
     [line] = note["lines"]
     assert (line["amount"], line["tax_rate"], line["tax_amount"]) == ("8.26", "21", "1.74")
-    assert line["description"] == (
-        f"Corrección de la factura {invoice['number']}: corte de 3 días"
-    )
+    assert line["description"] == f"Corrección de la factura {invoice['number']}: corte de 3 días"
 
     text = await pdf_of(tc, note["id"])
     assert "NOTA DE CRÉDITO" in text.upper()

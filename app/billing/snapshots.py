@@ -5,7 +5,8 @@ dates are formatted in) and bill-to; the seller's side (legal name, address, tax
 is an `issuer_snapshot` row that the document points at. PDFs and emails are built from these
 alone, never from the current billing settings, so changing the settings changes only documents
 issued afterwards. The database holds the line: snapshot rows are append-only, and the
-document columns of a numbered invoice cannot be updated (triggers, migration of 2026-12-03).
+document columns of a numbered invoice cannot be updated (`public.wisp_invoice_frozen()` and the
+triggers of migration `tenant_2026_12_03t17_57_30_000000`).
 
 Snapshots are shared by content (the SHA-256 of their JSON), so a billing run of thousands of
 invoices writes at most one new row and puts its id in each invoice it copies in.
