@@ -360,3 +360,26 @@ async def test_documents_issued_before_snapshots_are_frozen_by_the_migration(
         second = await pdf.load_document(tenant, late)
         frozen = await pdf.load_document(tenant, old)
     assert first.issuer == second.issuer == frozen.issuer == expected
+
+
+async def test_concurrent_issuers_share_one_snapshot_per_content(make_tenant: Any) -> None:
+    import asyncio
+
+    from app.billing import snapshots
+    from tenants.scope import tenant_scope
+
+    a, b = await tenant_of(await make_tenant()), await tenant_of(await make_tenant())
+    issuer = snapshots.Issuer("Concurrente S.A.", "Calle 1", "1-2-3", "IVA")
+
+    async def freeze(tenant: Any, details: snapshots.Issuer) -> uuid.UUID:
+        async with tenant_scope(tenant) as scope:
+            return await snapshots.freeze(scope.connection, details)
+
+    ids = await asyncio.gather(*(freeze(a, issuer) for _ in range(8)))
+    assert len(set(ids)) == 1
+    changed = await freeze(a, snapshots.Issuer("Concurrente S.A.", "Calle 2", "1-2-3", "IVA"))
+    assert changed != ids[0]
+    # Each tenant's snapshots are its own.
+    assert await freeze(b, issuer) != ids[0]
+    assert len(await fetch(a, "SELECT id FROM issuer_snapshot")) == 2
+    assert len(await fetch(b, "SELECT id FROM issuer_snapshot")) == 1

@@ -72,21 +72,25 @@ def issuer_of(conf: settings.Settings, tenant: TenantRef) -> Issuer:
 
 
 async def freeze(conn: Any, issuer: Issuer) -> uuid.UUID:
-    """The id of the snapshot row holding these details, written if it is new."""
+    """The id of the snapshot row holding these details, written if it is new.
+
+    Usually the settings have not changed since the last document: one indexed read."""
     data = issuer.to_json()
     digest = hashlib.sha256(data.encode()).hexdigest()
-    inserted = await conn.fetchval(
-        "INSERT INTO issuer_snapshot (id, digest, data, created_at)"
-        " VALUES (gen_random_uuid(), $1, $2::jsonb, $3)"
-        " ON CONFLICT (digest) DO NOTHING RETURNING id",
-        digest,
-        data,
-        dt.datetime.now(dt.UTC),
-    )
-    if inserted is not None:
-        return uuid.UUID(str(inserted))
-    # Written before (or by a concurrent transaction that has committed: this statement sees it).
-    existing = await conn.fetchval("SELECT id FROM issuer_snapshot WHERE digest = $1", digest)
+    found = "SELECT id FROM issuer_snapshot WHERE digest = $1"
+    existing = await conn.fetchval(found, digest)
+    if existing is None:
+        existing = await conn.fetchval(
+            "INSERT INTO issuer_snapshot (id, digest, data, created_at)"
+            " VALUES (gen_random_uuid(), $1, $2::jsonb, $3)"
+            " ON CONFLICT (digest) DO NOTHING RETURNING id",
+            digest,
+            data,
+            dt.datetime.now(dt.UTC),
+        )
+    if existing is None:
+        # A concurrent transaction wrote it and has committed (this new statement sees it).
+        existing = await conn.fetchval(found, digest)
     return uuid.UUID(str(existing))
 
 
