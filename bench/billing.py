@@ -90,7 +90,7 @@ ZONES = ("America/Mexico_City", "America/Bogota", "America/New_York", "UTC")
 INVOICE_COLUMNS = [
     "id", "kind", "subscriber_id", "period_start", "period_end", "series", "year", "number",
     "number_text", "issue_date", "due_date", "currency", "language", "subtotal", "tax_total",
-    "total", "amount_paid", "status", "bill_to", "created_at",
+    "total", "amount_paid", "status", "bill_to", "issuer_id", "created_at",
 ]  # fmt: skip
 LINE_COLUMNS = [
     "id", "invoice", "position", "kind", "description", "quantity", "unit_price", "amount",
@@ -248,6 +248,7 @@ def baseline_records(fx: Fixture) -> tuple[list[tuple[Any, ...]], list[tuple[Any
     invoices, lines = [], []
     now = dt.datetime.now(dt.UTC)
     due = AS_OF + dt.timedelta(days=15)
+    issuer_id = uuid.uuid4()  # the run's one seller snapshot, which every invoice names
     for n, s in enumerate(sorted(fx.subs, key=lambda s: s.id), start=1):
         plan = PLANS[s.plan]
         invoice_id = uuid.uuid4()
@@ -294,6 +295,7 @@ def baseline_records(fx: Fixture) -> tuple[list[tuple[Any, ...]], list[tuple[Any
                 Decimal(0),
                 "open",
                 f"{s.name}\n{s.address}\n{s.email}",
+                issuer_id,
                 now,
             )
         )
@@ -635,11 +637,14 @@ def phase_targets() -> list[tuple[ModuleType, str, str, int]]:
     """(module, name, label, depth): the engine looks each name up in that module per call."""
     import app.billing.compose
     import app.billing.engine as engine
+    import app.billing.issuing
     import app.billing.settings
+    import app.billing.snapshots
     import app.core.audit
 
     return [
         (engine, "run", "engine.run (whole)", 0),
+        (app.billing.snapshots, "freeze", "snapshots.freeze (once per run)", 1),
         (engine, "_invoice_chunk", "_invoice_chunk (one transaction per 500)", 1),
         (app.billing.settings, "load", "settings.load", 2),
         (engine, "_plans", "_plans", 2),
@@ -648,7 +653,8 @@ def phase_targets() -> list[tuple[ModuleType, str, str, int]]:
         (engine, "periods_starting_by", "periods_starting_by", 2),
         (app.billing.compose, "lines_for", "compose.lines_for", 2),
         (app.billing.compose, "totals", "compose.totals", 2),
-        (engine, "_number", "_number", 2),
+        (app.billing.issuing, "lock_series", "issuing.lock_series", 2),
+        (app.billing.issuing, "copy_lines", "issuing.copy_lines", 2),
         (engine, "allocate", "allocate", 2),
         (app.core.audit, "record", "audit.record", 2),
         (engine, "_announce", "_announce (after commit, Redis)", 2),

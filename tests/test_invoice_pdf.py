@@ -181,6 +181,7 @@ async def billed(make_tenant: Any, **kwargs: Any) -> tuple[Any, uuid.UUID, str]:
     tenant = await tenant_ref(make_tenant)
     await set_up_billing(tenant)
     language = kwargs.pop("subscriber_language", "en")
+    kwargs.setdefault("language", language)  # issued in the subscriber's language, as billing does
     subscriber_id, _email = await add_subscriber(tenant, language)
     invoice_id, number = await add_invoice(tenant, subscriber_id, **kwargs)
     return tenant, invoice_id, number
@@ -262,7 +263,7 @@ async def test_invoice_in_english_with_legal_details_lines_totals_and_escaped_te
 async def test_invoice_in_the_subscribers_spanish(make_tenant: Any) -> None:
     from app.billing.pdf import invoice_pdf
 
-    # Tenant and invoice say English; the subscriber's own language wins.
+    # The tenant says English; the invoice was issued in the subscriber's Spanish.
     tenant, invoice_id, number = await billed(make_tenant, subscriber_language="es")
     text = pdf_text(await invoice_pdf(tenant, invoice_id))
     upper = text.upper()
@@ -591,7 +592,7 @@ async def test_finalised_invoice_is_emailed_once_with_its_pdf_in_spanish(
     tenant = await tenant_ref(make_tenant)
     await set_up_billing(tenant)
     subscriber_id, address = await add_subscriber(tenant, "es", name="Ana Gómez")
-    invoice_id, number = await add_invoice(tenant, subscriber_id)
+    invoice_id, number = await add_invoice(tenant, subscriber_id, language="es")
 
     email_invoice.send(str(tenant.id), str(invoice_id))
     # A fresh worker boots, starts its render process and renders: slow on a busy machine.

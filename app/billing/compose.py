@@ -181,3 +181,34 @@ def adjustment(
         money.round_money(difference * rate / 100, currency),
         start,
     )
+
+
+def credit_lines(
+    invoice_lines: list[tuple[Decimal, Decimal, Decimal]],
+    amount: Decimal,
+    total: Decimal,
+    currency: str,
+    description: str,
+) -> list[Line]:
+    """The lines of a credit note for `amount` (tax included) of an invoice whose lines are
+    `invoice_lines` [(tax rate, net amount, tax amount)] and whose total is `total`.
+
+    The credit is split over the invoice's tax rates in proportion to what each rate charged
+    (the last rate takes the rounding), and each part is split into net and tax at its own
+    rate, so every line states the rate of the tax it carries back.
+    """
+    charged: dict[Decimal, Decimal] = {}
+    for rate, net, tax in invoice_lines:
+        key = Decimal(rate).normalize()
+        charged[key] = charged.get(key, Decimal(0)) + net + tax
+    parts = [(rate, gross) for rate, gross in sorted(charged.items()) if gross != 0]
+    if not parts:
+        parts = [(Decimal(0), total)]
+    lines: list[Line] = []
+    left = amount
+    for i, (rate, gross) in enumerate(parts):
+        part = left if i == len(parts) - 1 else money.round_money(amount * gross / total, currency)
+        left -= part
+        net = money.round_money(part * 100 / (100 + rate), currency)
+        lines.append(Line("credit", description, Decimal(1), net, net, rate, part - net))
+    return lines

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from app.billing import compose, issuing, settings, trueup
+from app.billing import compose, issuing, settings, snapshots, trueup
 from app.billing.allocation import allocate
 from app.billing.numbering import format_number
 from app.billing.periods import Period, local_date, periods_starting_by
@@ -72,7 +72,7 @@ async def _billables(
                 name=r["name"],
                 email=r["email"],
                 address=r["address"],
-                language=r["language"] or tenant.language,
+                language=snapshots.document_language(r["language"], tenant.language),
                 plan_id=r["plan"],
                 billing_start=r["billing_start_date"],
                 cancelled_on=cancelled,
@@ -107,6 +107,7 @@ async def _invoice_chunk(
     actor: Actor,
     conf: settings.Settings,
     plans: dict[uuid.UUID, compose.Plan],
+    issuer_id: uuid.UUID,
 ) -> list[uuid.UUID]:
     """Invoice one chunk of subscribers in one transaction; returns the new invoices' ids."""
     async with tenant_scope(tenant) as scope:
@@ -145,7 +146,7 @@ async def _invoice_chunk(
                 planned[b.id][-1][1].extend(fixes[b.id])  # on the next invoice
             elif b.cancelled_on is not None:
                 credits.append((b, fixes[b.id]))  # no next invoice: a credit note now
-        new_credit_notes = await issuing.credit_notes(conn, tenant, conf, as_of, credits)
+        new_credit_notes = await issuing.credit_notes(conn, tenant, conf, issuer_id, as_of, credits)
         invoices: list[tuple[Any, ...]] = []
         lines: dict[uuid.UUID, list[compose.Line]] = {}
         for b in billables:
@@ -198,6 +199,7 @@ async def _invoice_chunk(
             "amount_paid",
             "status",
             "bill_to",
+            "issuer_id",
             "number",
             "number_text",
             "created_at",
@@ -239,6 +241,7 @@ async def _invoice_chunk(
                     Decimal(0),
                     "paid" if total == 0 else "open",
                     bill_to,
+                    issuer_id,
                     n,
                     format_number(series, year, n),
                     now,
@@ -332,6 +335,9 @@ async def run(
     async with tenant_scope(tenant) as scope:
         conf = await settings.load()
         plans = await _plans(scope.connection)
+        # The seller as this run's documents show it, frozen once for the whole run (from the
+        # same settings as its prefix and tax rate) and shared by every invoice it issues.
+        issuer_id = await snapshots.freeze(scope.connection, snapshots.issuer_of(conf, tenant))
         # Skip who is invoiced beyond as_of already (a re-run is then nearly free); keep the
         # recently cancelled, who may be owed a credit note.
         ids = [
@@ -347,7 +353,7 @@ async def run(
         ]
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        report.invoiced += await _invoice_chunk(tenant, chunk, as_of, actor, conf, plans)
+        report.invoiced += await _invoice_chunk(tenant, chunk, as_of, actor, conf, plans, issuer_id)
         if progress:
             progress(min(start + CHUNK, len(ids)), len(ids))
     if not ids:

@@ -11,14 +11,14 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from app.billing import money, settings
+from app.billing import compose, issuing, money, settings, snapshots
 from app.billing.numbering import format_number, next_number
 from app.billing.periods import local_today
 from app.billing.schemas import InvoiceLineOut, InvoiceOut
 from app.billing.status import reactivate_if_clear
 from app.core import audit
 from app.core.audit import Actor
-from app.core.i18n import _
+from app.core.i18n import _, use_language
 from app.core.pagination import decode_cursor, next_cursor
 from app.core.problems import Conflict, Invalid, NotFound
 from tenants.registry import TenantRef
@@ -185,14 +185,32 @@ async def credit_note(
         today = local_today(tenant.timezone)
         number = await next_number(conn, conf.credit_note_prefix, today.year)
         note_id = uuid.uuid4()
-        share = amount / row["total"] if row["total"] else Decimal(1)
-        tax = money.round_money(row["tax_total"] * share, row["currency"])
+        # The note is a document of its own: today's seller, the credited invoice's language
+        # (the subscriber's), and the tax rates the invoice charged.
+        issuer_id = await snapshots.freeze(conn, snapshots.issuer_of(conf, tenant))
+        language = snapshots.document_language(row["language"], tenant.language)
+        with use_language(language):
+            description = _("Correction of invoice {number}: {reason}").format(
+                number=row["number_text"], reason=reason.strip()[:200]
+            )
+        charged = await conn.fetch(
+            "SELECT tax_rate, amount, tax_amount FROM invoice_line WHERE invoice = $1",
+            invoice_id,
+        )
+        lines = compose.credit_lines(
+            [(r["tax_rate"], r["amount"], r["tax_amount"]) for r in charged],
+            amount,
+            row["total"],
+            row["currency"],
+            description,
+        )
+        subtotal, tax, _total = compose.totals(lines)
         await conn.execute(
             "INSERT INTO invoice (id, kind, subscriber_id, series, year, number, number_text,"
             " issue_date, due_date, currency, language, subtotal, tax_total, total, amount_paid,"
-            " status, void_reason, corrects_id, bill_to, created_at) VALUES ($1, 'credit_note',"
-            " $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $12, 'paid', $13, $14, $15,"
-            " now())",
+            " status, void_reason, corrects_id, bill_to, issuer_id, created_at) VALUES ($1,"
+            " 'credit_note', $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $12, 'paid', $13,"
+            " $14, $15, $16, now())",
             note_id,
             row["subscriber_id"],
             conf.credit_note_prefix,
@@ -201,26 +219,16 @@ async def credit_note(
             format_number(conf.credit_note_prefix, today.year, number),
             today,
             row["currency"],
-            row["language"],
-            amount - tax,
+            language,
+            subtotal,
             tax,
             amount,
             reason.strip()[:500],
             invoice_id,
             row["bill_to"],
+            issuer_id,
         )
-        await conn.execute(
-            "INSERT INTO invoice_line (id, invoice, position, kind, description, quantity,"
-            " unit_price, amount, tax_rate, tax_amount) VALUES ($1, $2, 0, 'credit', $3, 1, $4,"
-            " $4, 0, $5)",
-            uuid.uuid4(),
-            note_id,
-            _("Correction of invoice {number}: {reason}").format(
-                number=row["number_text"], reason=reason.strip()[:200]
-            ),
-            amount - tax,
-            tax,
-        )
+        await issuing.copy_lines(conn, tenant, {note_id: lines})
         await conn.execute(
             "UPDATE invoice SET amount_paid = amount_paid + $2, status = CASE WHEN"
             " amount_paid + $2 >= total THEN 'paid' ELSE status END WHERE id = $1",

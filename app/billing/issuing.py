@@ -12,7 +12,7 @@ from typing import Any
 
 from app.billing import compose, settings
 from app.billing.numbering import format_number
-from app.core.i18n import _
+from app.core.i18n import _, use_language
 from app.core.problems import Conflict
 from tenants.registry import TenantRef
 
@@ -93,11 +93,13 @@ async def credit_notes(
     conn: Any,
     tenant: TenantRef,
     conf: settings.Settings,
+    issuer_id: uuid.UUID,
     as_of: dt.date,
     credits: list[tuple[compose.Billable, list[compose.Line]]],
 ) -> list[uuid.UUID]:
     """Credit notes for cancelled subscribers charged for days they no longer have. The credit
-    becomes money in hand (a `credit_note` payment), applied to whatever they still owe."""
+    becomes money in hand (a `credit_note` payment), applied to whatever they still owe. Each
+    note is issued with the run's seller snapshot, in the subscriber's language."""
     made: list[uuid.UUID] = []
     for b, fixes in credits:
         refund = [
@@ -117,11 +119,13 @@ async def credit_notes(
         if total <= 0:
             continue  # a net charge for a cancelled subscriber is left for a person to bill
         note_id = uuid.uuid4()
+        with use_language(b.language):
+            reason = _("Cancelled before the end of the period")
         inserted = await conn.fetchval(
             "INSERT INTO invoice (id, kind, subscriber_id, period_start, series, year,"
             " issue_date, due_date, currency, language, subtotal, tax_total, total, amount_paid,"
-            " status, void_reason, bill_to, created_at) VALUES ($1, 'credit_note', $2, $3, $4,"
-            " $5, $3, $3, $6, $7, $8, $9, $10, $10, 'paid', $11, $12, now())"
+            " status, void_reason, bill_to, issuer_id, created_at) VALUES ($1, 'credit_note',"
+            " $2, $3, $4, $5, $3, $3, $6, $7, $8, $9, $10, $10, 'paid', $11, $12, $13, now())"
             " ON CONFLICT (subscriber_id, period_start, kind) DO NOTHING RETURNING id",
             note_id,
             b.id,
@@ -133,8 +137,9 @@ async def credit_notes(
             subtotal,
             tax,
             total,
-            _("Cancelled before the end of the period"),
+            reason,
             b.bill_to,
+            issuer_id,
         )
         if inserted is None:
             continue

@@ -1,4 +1,9 @@
-"""Invoice and credit-note PDFs, in the subscriber's language.
+"""Invoice and credit-note PDFs, in the document's language.
+
+A document is a snapshot (`app.billing.snapshots`): everything it shows comes from its own rows
+(lines, totals, currency, language, bill-to) and the seller snapshot it was issued with, never
+from the current settings or the subscriber's current details. Only the ledger's facts about it
+move: its status and what was paid or credited since.
 
 Reading happens inside the tenant scope; rendering happens after it, outside any transaction,
 in a recycled child process (WeasyPrint's memory grows in long-lived processes): each child
@@ -20,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,9 +35,9 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 from markupsafe import Markup
 
-from app.billing import money, settings
+from app.billing import money, snapshots
 from app.billing.tables import Invoice, InvoiceLine
-from app.core.i18n import LANGUAGES, _, use_language
+from app.core.i18n import _, use_language
 from app.core.problems import NotFound
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope
@@ -60,10 +65,13 @@ class InvoiceDocument:
 
     invoice: dict[str, Any]
     lines: list[dict[str, Any]]
-    settings: settings.Settings
+    issuer: snapshots.Issuer
     subscriber: dict[str, Any] | None
+    """The subscriber now: whom the email goes to, never what the document says."""
     corrects_number: str | None
     language: str
+    credits: list[tuple[str, Decimal]] = field(default_factory=list)
+    """Credit notes applied to an invoice: (number, amount), shown apart from payments."""
 
     @property
     def is_credit_note(self) -> bool:
@@ -75,16 +83,9 @@ class InvoiceDocument:
         return "".join(c if c.isalnum() or c in "-_" else "-" for c in name) + ".pdf"
 
 
-def pick_language(*choices: str | None) -> str:
-    """The first language we have a catalog for: subscriber, then invoice, then tenant."""
-    for choice in choices:
-        if choice in LANGUAGES:
-            return str(choice)
-    return LANGUAGES[0]
-
-
 async def load_document(tenant: TenantRef, invoice_id: uuid.UUID) -> InvoiceDocument:
     """Read an invoice and what it needs; call inside the tenant scope. NotFound when missing."""
+    conn = current_scope().connection
     invoice = await Invoice.select().where(Invoice.id == invoice_id).first()
     if invoice is None:
         raise NotFound()
@@ -93,8 +94,8 @@ async def load_document(tenant: TenantRef, invoice_id: uuid.UUID) -> InvoiceDocu
         .where(InvoiceLine.invoice == invoice_id)
         .order_by(InvoiceLine.position)
     )
-    conf = await settings.load()
-    row = await current_scope().connection.fetchrow(
+    issuer = await snapshots.issuer_for(conn, tenant, invoice)
+    row = await conn.fetchrow(
         "SELECT name, email, address, language FROM subscriber WHERE id = $1",
         invoice["subscriber_id"],
     )
@@ -107,10 +108,25 @@ async def load_document(tenant: TenantRef, invoice_id: uuid.UUID) -> InvoiceDocu
             .first()
         )
         corrects_number = original["number_text"] if original else None
-    language = pick_language(
-        subscriber["language"] if subscriber else None, invoice["language"], tenant.language
+    credits: list[tuple[str, Decimal]] = []
+    if invoice["kind"] != CREDIT_NOTE:
+        # Credit notes correcting this invoice, and those of cancellations applied to it (as a
+        # `credit_note` payment whose reference is the note's number).
+        credits = [
+            (r["number"], r["amount"])
+            for r in await conn.fetch(
+                "SELECT number_text AS number, total AS amount, issue_date AS day FROM invoice"
+                " WHERE corrects_id = $1 AND kind = 'credit_note' AND status <> 'void'"
+                " UNION ALL SELECT p.reference, a.amount, p.paid_on FROM payment_allocation a"
+                " JOIN payment p ON p.id = a.payment WHERE a.invoice = $1"
+                " AND p.method = 'credit_note' AND p.status = 'posted' ORDER BY day, number",
+                invoice_id,
+            )
+        ]
+    language = snapshots.document_language(invoice["language"])
+    return InvoiceDocument(
+        invoice, list(lines), issuer, subscriber, corrects_number, language, credits
     )
-    return InvoiceDocument(invoice, list(lines), conf, subscriber, corrects_number, language)
 
 
 async def invoice_pdf(
@@ -119,7 +135,7 @@ async def invoice_pdf(
     """The PDF of an invoice or credit note of this tenant (NotFound for anyone else's id)."""
     async with tenant_scope(tenant):
         document = await load_document(tenant, invoice_id)
-    return await render_pdf(render_html(document, tenant, logo_png=logo_png))
+    return await render_pdf(render_html(document, logo_png=logo_png))
 
 
 # HTML ---------------------------------------------------------------------------------------------
@@ -145,6 +161,7 @@ def _labels(tax_label: str) -> dict[str, str]:
         "subtotal": _("Subtotal"),
         "total": _("Total"),
         "amount_paid": _("Amount paid"),
+        "credited": _("Credit note {number}"),
         "balance": _("Balance due"),
         "total_credited": _("Total credited"),
         "thanks": _("Thank you for your business."),
@@ -190,11 +207,9 @@ def format_day(value: dt.date | None, language: str) -> str:
     return str(format_date(value, "long", locale=language)) if value else ""
 
 
-def render_html(
-    document: InvoiceDocument, tenant: TenantRef, *, logo_png: bytes | None = None
-) -> str:
+def render_html(document: InvoiceDocument, *, logo_png: bytes | None = None) -> str:
     """The document as HTML in its language; every value a formatted, escaped string."""
-    inv, conf, language = document.invoice, document.settings, document.language
+    inv, issuer, language = document.invoice, document.issuer, document.language
     currency = inv["currency"]
 
     def amount(value: Decimal) -> str:
@@ -204,7 +219,7 @@ def render_html(
         return format_day(value, language)
 
     with use_language(language):
-        labels = _labels(conf.tax_label)
+        labels = _labels(issuer.tax_label)
         period = None
         if inv["period_start"] and inv["period_end"]:
             # period_end is exclusive (the next period's first day), like the lines' spans.
@@ -213,10 +228,7 @@ def render_html(
                 start=format_date(inv["period_start"], "medium", locale=language),
                 end=format_date(last, "medium", locale=language),
             )
-        subscriber = document.subscriber or {}
-        bill_to = inv["bill_to"] or "\n".join(
-            p for p in (subscriber.get("name"), subscriber.get("address")) if p
-        )
+        credited = sum((value for _number, value in document.credits), Decimal(0))
         balance = Decimal(0) if inv["status"] == "void" else inv["total"] - inv["amount_paid"]
         title = labels["credit_note"] if document.is_credit_note else labels["invoice"]
         number = inv["number_text"] or labels["draft"]
@@ -227,16 +239,12 @@ def render_html(
             "labels": labels,
             "page_counter": _page_counter(),
             "logo_url": _logo_url(logo_png),
-            "seller": {
-                "name": conf.legal_name or tenant.name,
-                "address": conf.legal_address,
-                "tax_id": conf.tax_id,
-            },
+            "seller": {"name": issuer.name, "address": issuer.address, "tax_id": issuer.tax_id},
             "issue_date": day(inv["issue_date"]),
             "due_date": day(inv["due_date"]),
             "period": period,
             "corrects": document.corrects_number,
-            "bill_to": bill_to.splitlines(),
+            "bill_to": inv["bill_to"].splitlines(),
             "status": inv["status"],
             "void_reason": inv["void_reason"],
             "lines": [
@@ -259,7 +267,13 @@ def render_html(
             "subtotal": amount(inv["subtotal"]),
             "tax_total": amount(inv["tax_total"]),
             "total": amount(inv["total"]),
-            "amount_paid": amount(inv["amount_paid"]),
+            "credits": [
+                {"label": labels["credited"].format(number=n), "amount": amount(-value)}
+                for n, value in document.credits
+            ],
+            # amount_paid counts credits too (they settle the invoice); the document tells them
+            # apart: a credit note is not a payment.
+            "amount_paid": amount(inv["amount_paid"] - credited),
             "balance": amount(balance),
         }
         template = "credit_note.html" if document.is_credit_note else "invoice.html"

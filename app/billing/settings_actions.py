@@ -21,6 +21,12 @@ from tenants import hosts
 from tenants.registry import Tenant, TenantRef, tenant_by_id
 from tenants.scope import tenant_scope
 
+LEGAL_FIELDS = ("legal_name", "legal_address", "tax_id")
+"""What identifies the seller on its invoices. Each starts blank (signup does not ask; until a
+legal name is set the company name is printed), may be changed at any time (documents already
+issued keep what they were issued with), but once set is never blanked again: a document issued
+afterwards would lack what the tenant's earlier ones showed, and what its law requires."""
+
 
 def settings_out(tenant: TenantRef, s: settings.Settings) -> SettingsOut:
     return SettingsOut(
@@ -103,6 +109,10 @@ def _validate(patch: dict[str, Any], current: settings.Settings) -> dict[str, An
             v = str(patch[key]).strip()
             if len(v) > limit:
                 errors[key] = _("Use at most {limit} characters.").format(limit=limit)
+            elif not v and key in LEGAL_FIELDS and getattr(current, key):
+                errors[key] = _(
+                    "Invoices print this: it can be changed but not left blank once set."
+                )
             out[key] = v
     if "currency" in patch and str(patch["currency"]).upper() not in list_currencies():
         errors["currency"] = _("Use an ISO 4217 currency code such as USD or EUR.")

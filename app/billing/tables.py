@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from piccolo.columns import (
+    JSONB,
     UUID,
     Boolean,
     Date,
@@ -77,9 +78,24 @@ class Invoice(Table, tablename="invoice"):
     void_reason = Text(default="")
     corrects_id = UUID(null=True, default=None)
     bill_to = Text(default="")
+    issuer_id = UUID(null=True, default=None)
+    """The `issuer_snapshot` the document was issued with: the seller as it was then."""
     created_at = Timestamptz()
     one_per_period = Unique(["subscriber_id", "period_start", "kind"])
     unique_number = Unique(["series", "year", "number"])
+
+
+class IssuerSnapshot(Table, tablename="issuer_snapshot"):
+    """The seller's details as printed on documents, frozen (append-only, by trigger).
+
+    Shared: documents issued with identical details point at one row (`digest` is the SHA-256 of
+    `data`), so a billing run writes one id per invoice instead of a copy of the details.
+    """
+
+    id = UUID(primary_key=True)
+    digest = Varchar(length=64, unique=True)
+    data = JSONB()
+    created_at = Timestamptz()
 
 
 class InvoiceLine(Table, tablename="invoice_line"):
@@ -146,6 +162,14 @@ class SuspensionExemption(Table, tablename="suspension_exemption"):
 
 
 DDL = (
+    # Issued documents are snapshots (docs/ARCHITECTURE.md): an issued invoice never changes,
+    # its lines and its seller's details are never edited.
+    "CREATE TRIGGER issuer_snapshot_append_only BEFORE UPDATE OR DELETE ON issuer_snapshot"
+    " FOR EACH ROW EXECUTE FUNCTION public.wisp_forbid_change()",
+    "CREATE TRIGGER invoice_line_append_only BEFORE UPDATE OR DELETE ON invoice_line"
+    " FOR EACH ROW EXECUTE FUNCTION public.wisp_forbid_change()",
+    "CREATE TRIGGER invoice_issued_frozen BEFORE UPDATE OR DELETE ON invoice"
+    " FOR EACH ROW EXECUTE FUNCTION public.wisp_invoice_frozen()",
     # A payment's (method, reference) counts once. Partial: many payments legitimately have no
     # reference (cash at the office).
     "CREATE UNIQUE INDEX payment_method_reference ON payment (method, reference)"

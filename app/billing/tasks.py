@@ -46,11 +46,11 @@ def sent_key(tenant: TenantRef, invoice_id: object) -> str:
     return key(tenant.id, "billing", "invoice-emailed", invoice_id)
 
 
-def compose(document: pdf.InvoiceDocument, tenant: TenantRef) -> tuple[str, str]:
+def compose(document: pdf.InvoiceDocument) -> tuple[str, str]:
     """Subject and text of the email, in the document's language."""
     inv = document.invoice
     currency, language = inv["currency"], document.language
-    seller = document.settings.legal_name or tenant.name
+    seller = document.issuer.name  # as on the document, not as the settings say now
     name = (document.subscriber or {}).get("name") or ""
     with use_language(language):
         total = pdf.format_money(inv["total"], currency, language)
@@ -108,8 +108,8 @@ async def email_invoice(scope: Scope, invoice_id: str) -> None:
         try:
             if await redis.exists(done):
                 return
-            content = await pdf.render_pdf(pdf.render_html(document, tenant))
-            subject, text = compose(document, tenant)
+            content = await pdf.render_pdf(pdf.render_html(document))
+            subject, text = compose(document)
             message = mail.build(
                 address,
                 subject,

@@ -87,6 +87,11 @@ def public_tables() -> list[type[Table]]:
     return found
 
 
+def public_ddl() -> list[str]:
+    """Raw DDL the domains keep in `public` (their `registry.py`'s `DDL`)."""
+    return [s for module in domain_modules("registry") for s in getattr(module, "DDL", ())]
+
+
 def tenant_ddl() -> list[str]:
     """Every `DDL` statement declared next to the tenant tables (`tenants/ddl.py`)."""
     statements: list[str] = list(audit.DDL)

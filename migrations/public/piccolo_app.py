@@ -4,7 +4,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from app.core.discovery import public_tables
+from app.core.discovery import public_ddl, public_tables
 from tenants.registry import DDL, PUBLIC_TABLES
 
 APP_CONFIG = AppConfig(
@@ -12,4 +12,4 @@ APP_CONFIG = AppConfig(
     migrations_folder_path=str(Path(__file__).parent),
     table_classes=[*PUBLIC_TABLES, *public_tables()],
 )
-RAW_DDL = list(DDL)
+RAW_DDL = [*DDL, *public_ddl()]

@@ -25,7 +25,7 @@ class Tenant(Table, tablename="tenant", schema="public"):
     )
 
 
-ID = "2026-12-03T18:32:25:514066"
+ID = "2026-12-03T18:46:54:580170"
 VERSION = "1.38.0"
 DESCRIPTION = "baseline: the tenant registry and platform-wide objects"
 
@@ -547,4 +547,17 @@ async def forwards():
 # Raw DDL declared next to the tables (tenants/ddl.py), applied after the above.
 RAW = ['CREATE OR REPLACE FUNCTION public.wisp_forbid_change() RETURNS trigger LANGUAGE plpgsql AS '
  "$$ BEGIN RAISE EXCEPTION 'rows of %.% are append-only', TG_TABLE_SCHEMA, TG_TABLE_NAME USING "
- "ERRCODE = 'insufficient_privilege'; END $$"]
+ "ERRCODE = 'insufficient_privilege'; END $$",
+ 'CREATE OR REPLACE FUNCTION public.wisp_invoice_frozen() RETURNS trigger LANGUAGE plpgsql AS '
+ "$$ BEGIN IF OLD.number IS NULL THEN RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END; "
+ "END IF; IF TG_OP = 'DELETE' OR ROW(OLD.kind, OLD.subscriber_id, OLD.period_start, "
+ 'OLD.period_end, OLD.series, OLD.year, OLD.number, OLD.number_text, OLD.issue_date, '
+ 'OLD.due_date, OLD.currency, OLD.language, OLD.subtotal, OLD.tax_total, OLD.total, '
+ 'OLD.corrects_id, OLD.bill_to, OLD.created_at) IS DISTINCT FROM ROW(NEW.kind, '
+ 'NEW.subscriber_id, NEW.period_start, NEW.period_end, NEW.series, NEW.year, NEW.number, '
+ 'NEW.number_text, NEW.issue_date, NEW.due_date, NEW.currency, NEW.language, NEW.subtotal, '
+ 'NEW.tax_total, NEW.total, NEW.corrects_id, NEW.bill_to, NEW.created_at) OR (OLD.issuer_id IS '
+ "NOT NULL AND NEW.issuer_id IS DISTINCT FROM OLD.issuer_id) THEN RAISE EXCEPTION 'issued "
+ "document % of %.% cannot change; correct it with a credit note', OLD.number_text, "
+ "TG_TABLE_SCHEMA, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege'; END IF; RETURN NEW; "
+ 'END $$']
