@@ -39,6 +39,7 @@ from app.redis import close_redis
 from app.signup.controllers import SignupController
 from app.subscribers.controllers import SubscriberController
 from app.subscribers.portal_controllers import PortalController
+from app.web.crosssite import CrossSiteMiddleware
 from app.web.deps import DEPENDENCIES
 from app.web.middleware import BearerAwareCSRFMiddleware, ContextMiddleware
 from app.workorders.controllers import WorkOrderController
@@ -95,6 +96,8 @@ def create_app() -> Litestar:
         # the stock one too): bearer-only calls have no cookie to forge and skip it.
         middleware=[
             DefineMiddleware(ContextMiddleware),
+            # Before the token check: a sibling tenant's page can plant a token cookie.
+            DefineMiddleware(CrossSiteMiddleware),
             DefineMiddleware(
                 BearerAwareCSRFMiddleware,
                 config=CSRFConfig(

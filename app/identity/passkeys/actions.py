@@ -197,6 +197,7 @@ async def authentication_options(tenant: TenantRef, rp_id: str) -> str:
 
 _EXPIRED = "challenge"
 _UNKNOWN = "unknown_credential"
+_NOT_VERIFIED = "user_verification"
 
 
 def _failure_message(reason: str) -> str:
@@ -204,6 +205,11 @@ def _failure_message(reason: str) -> str:
         return _("This sign-in request expired or was already used. Try again.")
     if reason == _UNKNOWN:
         return _("This passkey is not registered on this portal.")
+    if reason == _NOT_VERIFIED:
+        return _(
+            "Your account signs in with passkeys only, so your device must check it is you "
+            "(PIN, fingerprint or face). Use a passkey that asks for one."
+        )
     return _("The passkey could not be verified.")
 
 
@@ -228,20 +234,7 @@ async def authenticate(
     await throttle.check(tenant, None, actor.ip)
     async with tenant_scope(tenant):
         pending = await ceremony.take(tenant, ceremony.AUTHENTICATION, challenge)
-        passkey = (
-            await StaffPasskey.select()
-            .where(StaffPasskey.credential_id == data.id)
-            .lock_rows()
-            .first()
-        )
-        if passkey is not None:
-            # FOR SHARE: a deactivation waits for this sign-in, then ends its session.
-            user = (
-                await StaffUser.select()
-                .where(StaffUser.id == passkey["staff_user"])
-                .lock_rows("SHARE")
-                .first()
-            )
+        passkey, user = await _lock_passkey_and_user(data.id)
         handle = _user_handle(data.response)
         if pending is None or pending.rp_id != rp_id:
             reason = _EXPIRED
@@ -252,7 +245,10 @@ async def authenticate(
         elif handle is not None and not hmac.compare_digest(handle, user["id"].bytes):
             reason = "user_handle"
         else:
-            reason = await _verify_assertion(data, pending, passkey, rp_id)
+            # A passkey-only account has no other factor: the authenticator must have checked
+            # that its user is present *and* verified (PIN, biometrics), not just a touch.
+            strict = bool(user["passkey_only"])
+            reason = await _verify_assertion(data, pending, passkey, rp_id, strict)
         if reason:
             await audit.record(
                 actor,
@@ -294,8 +290,51 @@ async def authenticate(
     return session_id, principal
 
 
+async def _lock_passkey_and_user(
+    credential_id: str,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The passkey and its user, both locked FOR UPDATE, the user first.
+
+    User before passkey is the order every passkey action takes (registration, removal and
+    passkey-only lock the user, then touch passkeys), and FOR UPDATE from the start means no
+    shared lock is upgraded when the sign-in is stamped: two sign-ins of one user queue, they
+    never deadlock. A deactivation locks the user too, so it waits for this sign-in and then
+    ends its session, or comes first and we read is_active = false.
+    """
+    found = (
+        await StaffPasskey.select(StaffPasskey.staff_user)
+        .where(StaffPasskey.credential_id == credential_id)
+        .first()
+    )
+    if found is None:
+        return None, None
+    user = (
+        await StaffUser.select()
+        .where(StaffUser.id == found["staff_user"])
+        .lock_rows("UPDATE")
+        .first()
+    )
+    # Read again under the lock: removed (or, in theory, moved) since the first read?
+    passkey = (
+        await StaffPasskey.select()
+        .where(
+            (StaffPasskey.credential_id == credential_id)
+            & (StaffPasskey.staff_user == found["staff_user"])
+        )
+        .lock_rows("UPDATE")
+        .first()
+    )
+    if passkey is None:
+        return None, None
+    return passkey, user
+
+
 async def _verify_assertion(
-    data: CredentialIn, pending: ceremony.Pending, passkey: dict[str, Any], rp_id: str
+    data: CredentialIn,
+    pending: ceremony.Pending,
+    passkey: dict[str, Any],
+    rp_id: str,
+    require_user_verification: bool,
 ) -> str:
     """Check the signature and the counter, store the counter; the failure reason or ""."""
     try:
@@ -307,9 +346,14 @@ async def _verify_assertion(
             credential_public_key=bytes(passkey["public_key"]),
             # The library refuses a counter that does not grow unless both are 0 (spec §6.1.1).
             credential_current_sign_count=int(passkey["sign_count"]),
+            require_user_verification=require_user_verification,
         )
     except (WebAuthnException, ValueError) as exc:
-        return "sign_count" if "sign count" in str(exc) else "verification"
+        if "sign count" in str(exc):
+            return "sign_count"
+        if "User verification" in str(exc):
+            return _NOT_VERIFIED
+        return "verification"
     await StaffPasskey.update(
         {
             StaffPasskey.sign_count: verified.new_sign_count,
