@@ -11,6 +11,7 @@ from app.audit import SYSTEM
 from app.billing import runs, settings
 from app.config import get_settings
 from app.i18n import _, use_language
+from app.mailtext import unlinkable
 from workers.actors import Scope, tenant_actor
 
 
@@ -76,7 +77,7 @@ async def alert_suspension_halt(scope: Scope, candidates: int, active: int) -> N
     for r in rows:
         with use_language(r["language"] or scope.tenant.language):
             subject = _("Automatic suspensions stopped for {company}").format(
-                company=scope.tenant.name
+                company=unlinkable(scope.tenant.name)
             )
             text = _(
                 "Today's billing run found {count} of {active} active subscribers overdue, more "

@@ -15,8 +15,10 @@ import uuid
 from app import audit, mail
 from app.billing import pdf
 from app.i18n import _, use_language
+from app.mailtext import unlinkable
 from app.problems import NotFound
 from app.redis import get_redis, key
+from app.signup.confirmation import may_mail
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 from workers.actors import Scope, tenant_actor
@@ -43,7 +45,7 @@ def compose(document: pdf.InvoiceDocument, tenant: TenantRef) -> tuple[str, str]
     """Subject and text of the email, in the document's language."""
     inv = document.invoice
     currency, language = inv["currency"], document.language
-    seller = document.settings.legal_name or tenant.name
+    seller = unlinkable(document.settings.legal_name or tenant.name)
     name = (document.subscriber or {}).get("name") or ""
     with use_language(language):
         total = pdf.format_money(inv["total"], currency, language)
@@ -92,6 +94,10 @@ async def email_invoice(scope: Scope, invoice_id: str) -> None:
     address = (document.subscriber or {}).get("email")
     if not address:
         log.warning("invoice has no subscriber email to send to", extra={"invoice_id": invoice_id})
+        return
+    if not await may_mail(tenant, address):
+        # Held: the hourly sweep mails the last week's invoices once the owner confirms.
+        log.info("invoice mail held until the owner confirms", extra={"invoice_id": invoice_id})
         return
 
     async def deliver() -> None:

@@ -19,6 +19,7 @@ from app.config import get_settings
 from app.gateways.tables import Gateway
 from app.i18n import _, use_language
 from app.identity.tables import StaffUser
+from app.mailtext import unlinkable
 from app.redis import get_redis, key
 from app.timeutil import iso, now
 from tenants.registry import TenantRef
@@ -82,7 +83,7 @@ async def alert_offline(scope: Scope, gateway_id: str, since: str) -> None:
                 "You get this message once per outage."
             ).format(
                 name=row["name"],
-                company=tenant.name,
+                company=unlinkable(tenant.name),
                 since=row["offline_since"].strftime("%Y-%m-%d %H:%M"),
                 link=link,
             )

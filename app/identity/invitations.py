@@ -22,6 +22,7 @@ from app.identity.schemas import AcceptInvitationIn, InvitationIn, InvitationOut
 from app.identity.tables import StaffInvitation
 from app.identity.tokens import matches, plausible, token_hash
 from app.problems import Conflict, Invalid, NotFound
+from app.signup.confirmation import require_confirmed
 from app.timeutil import iso, now
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
@@ -72,6 +73,7 @@ async def invite(
     async with tenant_scope(tenant, idempotency=idempotency) as scope:
         if scope.replayed:
             return msgspec.convert(scope.replay, InvitationOut)
+        await require_confirmed(tenant, "staff")
         if await staff_by_email(email) is not None:
             raise Conflict(_("This person is already on your staff."), field="email")
         if await StaffInvitation.exists().where(StaffInvitation.email == email, _pending()):

@@ -45,6 +45,8 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /health": only(ANYONE),
     "GET /ready": only(ANYONE),
     "POST /api/v1/signup": only(ANYONE),
+    "POST /api/v1/signup/confirm": only(ANYONE),
+    "POST /api/v1/signup/confirm/resend": only(M),
     # sign-in and own account
     "POST /api/v1/auth/login": only(ANYONE),
     "POST /api/v1/auth/logout": only(ALL_STAFF, SUBSCRIBER),
@@ -82,6 +84,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "GET /forgot": only(ANYONE),
     "GET /invite/{token}": only(ANYONE),
     "GET /reset/{token}": only(ANYONE),
+    "GET /confirm/{token}": only(ANYONE),
     "GET /app": only(ANYONE),
     "GET /app/{rest}": only(ANYONE),
     "GET /portal": only(ANYONE),

@@ -3,9 +3,10 @@ from __future__ import annotations
 from litestar import Controller, post
 
 from app.audit import Actor
-from app.signup import actions
-from app.signup.schemas import SignupIn, SignupOut
-from app.web.deps import on_base_host
+from app.signup import actions, confirmation
+from app.signup.schemas import ConfirmIn, ConfirmOut, SignupIn, SignupOut
+from app.web.deps import on_base_host, on_tenant_host
+from tenants.registry import TenantRef
 
 
 class SignupController(Controller):
@@ -16,3 +17,20 @@ class SignupController(Controller):
     @post("", status_code=201, summary="Sign a new WISP up")
     async def sign_up(self, data: SignupIn, actor: Actor) -> SignupOut:
         return await actions.sign_up(data, actor)
+
+
+class OwnerConfirmationController(Controller):
+    """On the new tenant's own host: the welcome mail links to `{portal}/confirm/{token}`."""
+
+    path = "/api/v1/signup/confirm"
+    guards = [on_tenant_host]
+    tags = ["signup"]
+
+    @post("", status_code=200, summary="Confirm the owner's email address with the mailed link")
+    async def confirm(self, data: ConfirmIn, tenant: TenantRef, actor: Actor) -> ConfirmOut:
+        await confirmation.confirm(tenant, data.token, actor)
+        return ConfirmOut(email_confirmed=True)
+
+    @post("/resend", status_code=202, summary="Mail the owner a new confirmation link")
+    async def resend(self, tenant: TenantRef, actor: Actor) -> None:
+        await confirmation.resend(tenant, actor)

@@ -21,6 +21,7 @@ from app.network.access import access_site
 from app.network.actions import clean_coordinates
 from app.plans.access import access_plan
 from app.problems import Conflict, Invalid, NotFound
+from app.signup.confirmation import require_confirmed
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber, normalise_email
 from app.subscribers.schemas import (
@@ -321,6 +322,7 @@ async def cancel(
 async def resend_invitation(tenant: TenantRef, subscriber_id: str, actor: Actor) -> None:
     async with tenant_scope(tenant) as scope:
         row = await access_subscriber(subscriber_id)
+        await require_confirmed(tenant, "subscribers")
         if row["status"] == st.CANCELLED:
             raise Conflict(_("This subscriber is cancelled."))
         account = (

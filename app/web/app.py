@@ -36,7 +36,7 @@ from app.plans.controllers import RatePlanController
 from app.problems import EXCEPTION_HANDLERS
 from app.pwa.controllers import HANDLERS as PWA_HANDLERS
 from app.redis import close_redis
-from app.signup.controllers import SignupController
+from app.signup.controllers import OwnerConfirmationController, SignupController
 from app.subscribers.controllers import SubscriberController
 from app.subscribers.portal_controllers import PortalController
 from app.web.crosssite import CrossSiteMiddleware
@@ -54,6 +54,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         health,
         ready,
         SignupController,
+        OwnerConfirmationController,
         AuthController,
         PasskeyController,
         StaffController,

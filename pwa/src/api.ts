@@ -161,7 +161,10 @@ export interface SignupIn {
   timezone: string;
 }
 
-export const signup = (data: SignupIn) => post<{ slug: string; portal_url: string }>("/api/v1/signup", data);
+export const signup = (data: SignupIn) =>
+  post<{ slug: string; portal_url: string; email_confirmed: boolean }>("/api/v1/signup", data);
+export const confirmOwner = (token: string) =>
+  post<{ email_confirmed: boolean }>("/api/v1/signup/confirm", { token });
 
 // Subscriber portal ------------------------------------------------------------------------------
 
