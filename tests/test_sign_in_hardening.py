@@ -52,6 +52,64 @@ async def test_defect_2_concurrent_sign_ins_of_one_user_all_succeed(
         assert len(r.json()["items"]) == 17
 
 
+async def test_defect_2_concurrent_sign_ins_while_the_hash_is_upgraded_all_succeed(
+    make_tenant: Any, app: Any
+) -> None:
+    """The first sign-in re-hashes a password stored with old parameters; the others, checked
+    against the old hash at the same time, still get in (and the hash is upgraded once)."""
+    from argon2 import PasswordHasher
+
+    from app.identity.passwords import needs_rehash
+    from app.identity.tables import StaffUser
+    from tenants.scope import tenant_scope
+
+    tc = await make_tenant()
+    tenant = await tenant_of(tc)
+    old = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    assert needs_rehash(old)
+    async with tenant_scope(tenant):
+        await StaffUser.update({StaffUser.password_hash: old}).where(StaffUser.email == tc.email)
+    answers = await asyncio.gather(
+        *(login_from(app, tc, f"10.77.{i}.1", PASSWORD) for i in range(12))
+    )
+    assert [r.status_code for r in answers] == [200] * 12, [r.text for r in answers]
+    async with tenant_scope(tenant):
+        row = await StaffUser.select().where(StaffUser.email == tc.email).first()
+    assert row is not None and row["password_hash"] != old
+    assert not needs_rehash(row["password_hash"])
+
+
+async def test_defect_2_concurrent_portal_sign_ins_of_one_subscriber_all_succeed(
+    two_tenants: Any, app: Any
+) -> None:
+    from app.identity.passwords import hash_password_async
+    from app.subscribers.tables import SubscriberAccount
+    from tenants.scope import tenant_scope
+    from tests.support.provisioning import make_plan, make_subscriber
+
+    attempts = []
+    for n, tc in enumerate(two_tenants, start=2):
+        sub = await make_subscriber(tc, (await make_plan(tc))["id"])
+        async with tenant_scope(await tenant_of(tc)):
+            await SubscriberAccount.update(
+                {SubscriberAccount.password_hash: await hash_password_async(PASSWORD)}
+            ).where(SubscriberAccount.subscriber == sub["id"])
+        for i in range(16):
+            attempts.append(portal_login_from(app, tc, f"10.{n}.{i}.9", sub["email"]))
+    answers = await asyncio.gather(*attempts)
+    assert [r.status_code for r in answers] == [200] * 32, [r.text for r in answers]
+
+
+async def portal_login_from(app: Any, tc: TenantClient, address: str, email: str) -> Any:
+    async with client_from(app, tc.host, address) as client:
+        headers = await csrf_ready(client)
+        return await client.post(
+            "/api/v1/portal/auth/login",
+            json={"email": email, "password": PASSWORD},
+            headers=headers,
+        )
+
+
 async def test_defect_2_concurrent_passkey_sign_ins_of_one_user_all_succeed(
     make_tenant: Any,
 ) -> None:

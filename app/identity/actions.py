@@ -87,7 +87,7 @@ async def login(
     session_id = ""
     try:
         async with tenant_scope(tenant):
-            signed_in = await _claim_sign_in(user, rehash) if eligible and user else None
+            signed_in = await _claim_sign_in(user, password, rehash) if eligible and user else None
             if signed_in is None:
                 await audit.record(
                     actor,
@@ -113,23 +113,43 @@ async def login(
     return session_id, principal
 
 
-async def _claim_sign_in(user: dict[str, Any], rehash: str | None) -> dict[str, Any] | None:
+async def _claim_sign_in(
+    user: dict[str, Any], password: str, rehash: str | None
+) -> dict[str, Any] | None:
     """Stamp the sign-in with one UPDATE (the row lock, taken once); None if the user changed
     since the password was checked."""
     updates: dict[Any, Any] = {StaffUser.last_login_at: dt.datetime.now(dt.UTC)}
     if rehash:
         updates[StaffUser.password_hash] = rehash
+    still = StaffUser.is_active.eq(True) & StaffUser.passkey_only.eq(False)
     rows: list[dict[str, Any]] = (
         await StaffUser.update(updates)
         .where(
             (StaffUser.id == user["id"])
-            & StaffUser.is_active.eq(True)
-            & StaffUser.passkey_only.eq(False)
+            & still
             & (StaffUser.password_hash == user["password_hash"])
         )
         .returning(*StaffUser.all_columns())
     )
-    return rows[0] if rows else None
+    if rows:
+        return rows[0]
+    # The hash changed meanwhile: a concurrent sign-in upgraded it (same password, new
+    # parameters) or the password was changed. Check the password against the current hash,
+    # under the row lock (taken FOR UPDATE at once, never upgraded). Rare, so argon2 may wait.
+    current: dict[str, Any] | None = (
+        await StaffUser.select()
+        .where((StaffUser.id == user["id"]) & still)
+        .lock_rows("UPDATE")
+        .first()
+    )
+    if current is None or current["password_hash"] == user["password_hash"]:
+        return None
+    if not await verify_password_async(current["password_hash"], password):
+        return None
+    await StaffUser.update({StaffUser.last_login_at: updates[StaffUser.last_login_at]}).where(
+        StaffUser.id == current["id"]
+    )
+    return current
 
 
 def as_user(user: dict[str, Any], actor: Actor) -> Actor:
