@@ -33,7 +33,7 @@ from app.identity import sessions, throttle
 from app.identity.access import access_staff
 from app.identity.actions import principal_for
 from app.identity.passkeys import ceremony
-from app.identity.passkeys.access import access_own_passkey, count_passkeys
+from app.identity.passkeys.access import access_own_passkey, count_passkeys, lock_passkey_and_user
 from app.identity.passkeys.schemas import CredentialIn, PasskeyOut, RegistrationIn
 from app.identity.passkeys.tables import StaffPasskey
 from app.identity.sessions import Principal
@@ -234,7 +234,7 @@ async def authenticate(
     await throttle.check(tenant, None, actor.ip)
     async with tenant_scope(tenant):
         pending = await ceremony.take(tenant, ceremony.AUTHENTICATION, challenge)
-        passkey, user = await _lock_passkey_and_user(data.id)
+        passkey, user = await lock_passkey_and_user(data.id)
         handle = _user_handle(data.response)
         if pending is None or pending.rp_id != rp_id:
             reason = _EXPIRED
@@ -288,45 +288,6 @@ async def authenticate(
         raise Unauthorized(_failure_message(reason))
     await throttle.succeeded(tenant, None, actor.ip)
     return session_id, principal
-
-
-async def _lock_passkey_and_user(
-    credential_id: str,
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The passkey and its user, both locked FOR UPDATE, the user first.
-
-    User before passkey is the order every passkey action takes (registration, removal and
-    passkey-only lock the user, then touch passkeys), and FOR UPDATE from the start means no
-    shared lock is upgraded when the sign-in is stamped: two sign-ins of one user queue, they
-    never deadlock. A deactivation locks the user too, so it waits for this sign-in and then
-    ends its session, or comes first and we read is_active = false.
-    """
-    found = (
-        await StaffPasskey.select(StaffPasskey.staff_user)
-        .where(StaffPasskey.credential_id == credential_id)
-        .first()
-    )
-    if found is None:
-        return None, None
-    user = (
-        await StaffUser.select()
-        .where(StaffUser.id == found["staff_user"])
-        .lock_rows("UPDATE")
-        .first()
-    )
-    # Read again under the lock: removed (or, in theory, moved) since the first read?
-    passkey = (
-        await StaffPasskey.select()
-        .where(
-            (StaffPasskey.credential_id == credential_id)
-            & (StaffPasskey.staff_user == found["staff_user"])
-        )
-        .lock_rows("UPDATE")
-        .first()
-    )
-    if passkey is None:
-        return None, None
-    return passkey, user
 
 
 async def _verify_assertion(
