@@ -39,5 +39,6 @@ async def seed_demo() -> DemoLogin:
         await sign_up(
             SignupIn(company_name="Demo WISP", slug=DEMO_SLUG, email=DEMO_EMAIL, password=password),
             SYSTEM,
+            by_operator=True,  # the demo's owner address is confirmed from the start
         )
     return DemoLogin(get_settings().portal_url(DEMO_SLUG), DEMO_EMAIL, password)

@@ -977,7 +977,8 @@ def delete_redis_keys(redis_url: str, database_url: str) -> int:
         finally:
             await conn.close()
 
-    patterns = [f"{QUEUE_NAMESPACE}:*"] + [f"wisp:{t}:*" for t in asyncio.run(tenant_ids())]
+    patterns = [f"{QUEUE_NAMESPACE}:*", f"wisp:signup:{QUEUE_NAMESPACE}:*"]
+    patterns += [f"wisp:{t}:*" for t in asyncio.run(tenant_ids())]
     client = redis.Redis.from_url(redis_url)
     try:
         keys = [k for p in patterns for k in client.scan_iter(match=p, count=500)]

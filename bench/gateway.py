@@ -349,7 +349,7 @@ async def measure(args: argparse.Namespace, database_url: str) -> None:
             email=f"owner@{slug}.example.com",
             password="correct horse battery staple",
         )
-        await sign_up(signup, SYSTEM)
+        await sign_up(signup, SYSTEM, by_operator=True)  # confirmed: it enrolls gateways
         tenant = await tenant_by_slug(slug)
         assert tenant is not None
         with console.status(f"seeding {args.subscribers:,} subscribers"):

@@ -37,7 +37,24 @@ class TenantDomain(Table, tablename="tenant_domain", schema="public"):
     created_at = Timestamptz()
 
 
-PUBLIC_TABLES: list[type[Table]] = [Tenant, TenantDomain]
+class OwnerConfirmation(Table, tablename="owner_confirmation", schema="public"):
+    """Whether a tenant's owner has confirmed their email address (`tenants/confirmation.py`).
+
+    Anyone can sign up with any address, so until the owner proves the mailbox is theirs the
+    tenant may mail no one but that address and may not enroll gateways. The link's token is
+    stored hashed. A tenant with no row counts as unconfirmed: every signup writes one.
+    """
+
+    tenant = ForeignKey(Tenant, on_delete=OnDelete.cascade, primary_key=True)
+    owner_email = Varchar(length=320)
+    token_hash = Varchar(length=64, null=True, default=None, unique=True)
+    """The sha256 of the newest link's token; kept after use, so a second click just says done."""
+    expires_at = Timestamptz(null=True, default=None)
+    confirmed_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+
+
+PUBLIC_TABLES: list[type[Table]] = [Tenant, TenantDomain, OwnerConfirmation]
 
 TEMPLATE_SCHEMA = "tenant_template"
 

@@ -146,11 +146,21 @@ async def app() -> AsyncIterator[Any]:
 
 
 def http(app: Any, host: str = "localhost") -> httpx.AsyncClient:
-    """A client for one host, sharing the session's app (and its pool) without a lifespan."""
+    """A client for one host, sharing the session's app (and its pool) without a lifespan.
+
+    On the base host each client comes from an address of its own: signups are throttled per
+    client address, and the suite signs up hundreds of tenants (tests/test_signup_abuse.py
+    pins the throttle with addresses it chooses).
+    """
+    address = _fresh_address() if host == "localhost" else "127.0.0.1"
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 5000)),
+        transport=httpx.ASGITransport(app=app, client=(address, 5000)),
         base_url=f"http://{host}",
     )
+
+
+def _fresh_address() -> str:
+    return "10." + ".".join(str(secrets.randbelow(256)) for _ in range(3))
 
 
 def unique_slug(prefix: str = "t") -> str:
@@ -187,8 +197,27 @@ class TenantClient:
         return await self.client.delete(path, headers=headers, **kw)
 
 
+async def confirm_owner(slug: str) -> None:
+    """What following the welcome mail's `/confirm/{token}` link does: the owner's address is
+    confirmed, so the tenant may mail staff and subscribers and enroll gateways. The tests of
+    the link itself are in tests/test_signup_abuse.py."""
+    import datetime as dt
+
+    from tenants.registry import OwnerConfirmation, tenant_by_slug
+
+    tenant = await tenant_by_slug(slug)
+    assert tenant is not None
+    await OwnerConfirmation.update({OwnerConfirmation.confirmed_at: dt.datetime.now(dt.UTC)}).where(
+        OwnerConfirmation.tenant == tenant.id
+    )
+
+
 async def sign_up(
-    app: Any, slug: str | None = None, language: str = "en", email: str | None = None
+    app: Any,
+    slug: str | None = None,
+    language: str = "en",
+    email: str | None = None,
+    confirmed: bool = True,
 ) -> tuple[str, str]:
     slug = slug or unique_slug()
     email = email or f"owner@{slug}.example.com"
@@ -204,6 +233,8 @@ async def sign_up(
             },
         )
     assert response.status_code == 201, response.text
+    if confirmed:
+        await confirm_owner(slug)
     return slug, email
 
 
@@ -224,8 +255,8 @@ async def tenant_client(
 async def make_tenant(app: Any) -> AsyncIterator[Callable[..., Any]]:
     made: list[TenantClient] = []
 
-    async def make(language: str = "en") -> TenantClient:
-        slug, email = await sign_up(app, language=language)
+    async def make(language: str = "en", confirmed: bool = True) -> TenantClient:
+        slug, email = await sign_up(app, language=language, confirmed=confirmed)
         tc = await tenant_client(app, slug, email)
         made.append(tc)
         return tc

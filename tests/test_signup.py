@@ -44,7 +44,8 @@ async def test_signup_creates_tenant_and_manager_can_sign_in(app: Any) -> None:
             json=_body(slug, timezone="America/Bogota", currency="cop", language="es"),
         )
     assert r.status_code == 201, r.text
-    assert r.json() == {"slug": slug, "portal_url": f"http://{slug}.localhost:8000"}
+    portal_url = f"http://{slug}.localhost:8000"
+    assert r.json() == {"slug": slug, "portal_url": portal_url, "email_confirmed": False}
     tc = await tenant_client(app, slug, f"boss@{slug}.example.com")
     me = (await tc.get("/api/v1/auth/me")).json()
     assert me["role"] == "manager"

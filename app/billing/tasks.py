@@ -21,9 +21,11 @@ from app.core import audit, jobs, mail
 from app.core.audit import SYSTEM
 from app.core.config import get_settings
 from app.core.i18n import _, use_language
+from app.core.mailtext import unlinkable
 from app.core.problems import NotFound
 from app.core.redis import get_redis, key
 from app.identity.access import active_managers
+from tenants.confirmation import may_mail
 from tenants.jobs import Scope, periodic, tenant_actor
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
@@ -50,7 +52,7 @@ def compose(document: pdf.InvoiceDocument) -> tuple[str, str]:
     """Subject and text of the email, in the document's language."""
     inv = document.invoice
     currency, language = inv["currency"], document.language
-    seller = document.issuer.name  # as on the document, not as the settings say now
+    seller = unlinkable(document.issuer.name)  # as on the document, not as settings say now
     name = (document.subscriber or {}).get("name") or ""
     with use_language(language):
         total = pdf.format_money(inv["total"], currency, language)
@@ -99,6 +101,10 @@ async def email_invoice(scope: Scope, invoice_id: str) -> None:
     address = (document.subscriber or {}).get("email")
     if not address:
         log.warning("invoice has no subscriber email to send to", extra={"invoice_id": invoice_id})
+        return
+    if not await may_mail(tenant, address):
+        # Held: the hourly sweep mails the last week's invoices once the owner confirms.
+        log.info("invoice mail held until the owner confirms", extra={"invoice_id": invoice_id})
         return
 
     async def deliver() -> None:

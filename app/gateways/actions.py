@@ -36,6 +36,7 @@ from app.gateways.schemas import (
 )
 from app.gateways.tables import Gateway, GatewayEnrollmentToken, GatewaySite
 from app.network.access import access_site
+from tenants.confirmation import require_confirmed
 from tenants.registry import TenantRef
 from tenants.scope import Scope, current_scope, tenant_scope
 
@@ -201,6 +202,7 @@ async def create_gateway(
     async with tenant_scope(tenant, idempotency=idempotency) as scope:
         if scope.replayed:
             return msgspec.convert(scope.replay, GatewayCreated)
+        await require_confirmed(tenant, "gateways")
         sites = await _clean_sites(data.site_ids)
         gateway_id, at = uuid.uuid4(), now()
         await Gateway.insert(
@@ -273,6 +275,7 @@ async def issue_token(
         if scope.replayed:
             return msgspec.convert(scope.replay, EnrollmentTokenOut)
         row = await access_gateway(gateway_id, for_update=True)
+        await require_confirmed(tenant, "gateways")
         raw, expires = await _issue_token(scope, row["id"], actor)
         await audit.record(actor, "gateway.token_issued", "gateway", row["id"])
         out = EnrollmentTokenOut(

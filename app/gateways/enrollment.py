@@ -27,6 +27,7 @@ from app.gateways.credentials import (
 )
 from app.gateways.registry import GatewaySecretLookup, GatewayTokenLookup
 from app.gateways.schemas import EnrollIn, EnrollOut, RotateOut
+from tenants.confirmation import require_confirmed
 from tenants.registry import TenantRef, tenant_by_id
 from tenants.scope import current_scope, tenant_scope
 
@@ -51,6 +52,8 @@ async def enroll(data: EnrollIn, host: TenantRef | None, ip: str) -> EnrollOut:
     if not tenant.is_active:
         raise Forbidden(_("This WISP's account is suspended. Please contact the service provider."))
     async with tenant_scope(tenant) as scope:
+        # No token is issued before the owner confirms; this holds for any issued otherwise.
+        await require_confirmed(tenant, "gateways")
         conn = current_scope().connection
         gateway_id = await conn.fetchval(
             "UPDATE gateway_enrollment_token SET used_at = now() WHERE token_hash = $1"

@@ -18,6 +18,7 @@ from app.core.audit import SYSTEM
 from app.core.config import get_settings
 from app.core.i18n import _, use_language
 from app.core.jobs import enqueue_after_commit
+from app.core.mailtext import unlinkable
 from app.core.redis import get_redis, key
 from app.core.timeutil import iso, now
 from app.gateways.tables import Gateway
@@ -86,7 +87,7 @@ async def alert_offline(scope: Scope, gateway_id: str, since: str) -> None:
                 "You get this message once per outage."
             ).format(
                 name=row["name"],
-                company=tenant.name,
+                company=unlinkable(tenant.name),
                 since=row["offline_since"].strftime("%Y-%m-%d %H:%M"),
                 link=link,
             )

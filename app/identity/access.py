@@ -28,9 +28,10 @@ async def staff_by_email(email: str, lock: Lock | None = None) -> dict[str, Any]
 async def access_staff(user_id: uuid.UUID | str, lock: Lock | None = None) -> dict[str, Any]:
     """Call inside the tenant scope: the search path makes other tenants' users unreachable.
 
-    `lock` takes a row lock (`SHARE` while signing in, `UPDATE` while changing the user) so a
-    sign-in and a deactivation or role change are serialised: whichever comes second sees the
-    first's result.
+    `lock="UPDATE"` takes the row lock while changing the user, so a sign-in (which locks the
+    row with its UPDATE) and a deactivation or role change are serialised: whichever comes
+    second sees the first's result. Never read with `SHARE` and then update: two such
+    transactions deadlock on the upgrade.
     """
     try:
         uid = uuid.UUID(str(user_id))

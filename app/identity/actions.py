@@ -67,18 +67,28 @@ async def login(
 ) -> tuple[str, Principal]:
     """Check the password and start a session; the same answer for any kind of failure.
 
-    Throttled before the password is checked. The user's row is read FOR SHARE and the session
-    starts inside that transaction: a deactivation or role change waits until this sign-in
-    commits and then ends the new session with the others, so no session outlives either.
+    Throttled before the password is checked. The password is checked outside any transaction
+    (argon2 holds no connection and no lock); then one UPDATE takes the user's row lock and
+    re-checks what the check relied on (still active, not passkey-only, the same password
+    hash), and the session starts under that lock. A deactivation, role or password change
+    locks the same row FOR UPDATE, so it either waits for this sign-in and then ends the new
+    session with the others, or commits first and the UPDATE finds no row. No shared lock is
+    ever upgraded, so concurrent sign-ins of one user queue instead of deadlocking.
     """
     account = normalise_email(email)
     await throttle.check(tenant, account, actor.ip)
+    async with tenant_scope(tenant):
+        user = await staff_by_email(account)
+    ok = await verify_password_async(user["password_hash"] if user else None, password)
+    eligible = user is not None and ok and user["is_active"] and not user["passkey_only"]
+    rehash = None
+    if eligible and user is not None and needs_rehash(user["password_hash"]):
+        rehash = await hash_password_async(password)
     session_id = ""
     try:
         async with tenant_scope(tenant):
-            user = await staff_by_email(account, lock="SHARE")
-            ok = await verify_password_async(user["password_hash"] if user else None, password)
-            if not user or not ok or not user["is_active"] or user["passkey_only"]:
+            signed_in = await _claim_sign_in(user, password, rehash) if eligible and user else None
+            if signed_in is None:
                 await audit.record(
                     actor,
                     "auth.login_failed",
@@ -87,12 +97,10 @@ async def login(
                     email=account[:320],
                 )
             else:
-                updates: dict[Any, Any] = {StaffUser.last_login_at: dt.datetime.now(dt.UTC)}
-                if needs_rehash(user["password_hash"]):
-                    updates[StaffUser.password_hash] = await hash_password_async(password)
-                await StaffUser.update(updates).where(StaffUser.id == user["id"])
-                await audit.record(as_user(user, actor), "auth.login", "staff_user", user["id"])
-                principal = principal_for(user)
+                await audit.record(
+                    as_user(signed_in, actor), "auth.login", "staff_user", signed_in["id"]
+                )
+                principal = principal_for(signed_in)
                 session_id = await sessions.start(tenant, principal)
     except BaseException:
         if session_id:  # started, but the sign-in did not commit
@@ -103,6 +111,45 @@ async def login(
         raise Unauthorized(_("The email or password is not correct."))
     await throttle.succeeded(tenant, account, actor.ip)
     return session_id, principal
+
+
+async def _claim_sign_in(
+    user: dict[str, Any], password: str, rehash: str | None
+) -> dict[str, Any] | None:
+    """Stamp the sign-in with one UPDATE (the row lock, taken once); None if the user changed
+    since the password was checked."""
+    updates: dict[Any, Any] = {StaffUser.last_login_at: dt.datetime.now(dt.UTC)}
+    if rehash:
+        updates[StaffUser.password_hash] = rehash
+    still = StaffUser.is_active.eq(True) & StaffUser.passkey_only.eq(False)
+    rows: list[dict[str, Any]] = (
+        await StaffUser.update(updates)
+        .where(
+            (StaffUser.id == user["id"])
+            & still
+            & (StaffUser.password_hash == user["password_hash"])
+        )
+        .returning(*StaffUser.all_columns())
+    )
+    if rows:
+        return rows[0]
+    # The hash changed meanwhile: a concurrent sign-in upgraded it (same password, new
+    # parameters) or the password was changed. Check the password against the current hash,
+    # under the row lock (taken FOR UPDATE at once, never upgraded). Rare, so argon2 may wait.
+    current: dict[str, Any] | None = (
+        await StaffUser.select()
+        .where((StaffUser.id == user["id"]) & still)
+        .lock_rows("UPDATE")
+        .first()
+    )
+    if current is None or current["password_hash"] == user["password_hash"]:
+        return None
+    if not await verify_password_async(current["password_hash"], password):
+        return None
+    await StaffUser.update({StaffUser.last_login_at: updates[StaffUser.last_login_at]}).where(
+        StaffUser.id == current["id"]
+    )
+    return current
 
 
 def as_user(user: dict[str, Any], actor: Actor) -> Actor:

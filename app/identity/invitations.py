@@ -24,6 +24,7 @@ from app.identity.passwords import hash_password_async, password_problem
 from app.identity.schemas import AcceptInvitationIn, InvitationIn, InvitationOut
 from app.identity.tables import StaffInvitation
 from app.identity.tokens import matches, plausible, token_hash
+from tenants.confirmation import require_confirmed
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 
@@ -71,6 +72,7 @@ async def invite(
     async with tenant_scope(tenant, idempotency=idempotency) as scope:
         if scope.replayed:
             return msgspec.convert(scope.replay, InvitationOut)
+        await require_confirmed(tenant, "staff")
         if await staff_by_email(email) is not None:
             raise Conflict(_("This person is already on your staff."), field="email")
         if await StaffInvitation.exists().where(StaffInvitation.email == email, _pending()):

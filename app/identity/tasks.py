@@ -14,6 +14,7 @@ from app.core import audit, mail
 from app.core.audit import Actor
 from app.core.config import get_settings
 from app.core.i18n import _, use_language
+from app.core.mailtext import unlinkable
 from app.core.roles import Role
 from app.core.timeutil import now
 from app.identity import sessions
@@ -21,6 +22,7 @@ from app.identity.access import staff_by_email
 from app.identity.roles import ROLE_LABELS
 from app.identity.tables import PasswordReset, StaffInvitation, StaffUser
 from app.identity.tokens import new_token
+from tenants.confirmation import may_mail
 from tenants.jobs import Scope, periodic, tenant_actor
 
 RESET_TTL = dt.timedelta(hours=1)
@@ -57,6 +59,8 @@ async def send_invitation(scope: Scope, invitation_id: str) -> None:
         or invitation["accepted_at"] is not None
         or invitation["revoked_at"] is not None
         or invitation["expires_at"] <= now()
+        # Refused when inviting; checked again in case the invitation predates a change.
+        or not await may_mail(scope.tenant, invitation["email"])
     ):
         return
     token, token_hash = new_token()
@@ -74,7 +78,8 @@ async def send_invitation(scope: Scope, invitation_id: str) -> None:
     link = f"{get_settings().portal_url(tenant.slug)}/invite/{token}"
     with use_language(tenant.language):
         role = str(ROLE_LABELS[Role(invitation["role"])])
-        subject = _("You are invited to join {company} on Wisp Cloud").format(company=tenant.name)
+        company = unlinkable(tenant.name)
+        subject = _("You are invited to join {company} on Wisp Cloud").format(company=company)
         text = _(
             "Hello,\n\n"
             "{inviter} invited you to join {company} on Wisp Cloud as {role}.\n\n"
@@ -84,8 +89,8 @@ async def send_invitation(scope: Scope, invitation_id: str) -> None:
             "invitation, you can ignore this email.\n\n"
             "— Wisp Cloud"
         ).format(
-            inviter=inviter["name"] if inviter else tenant.name,
-            company=tenant.name,
+            inviter=unlinkable(inviter["name"]) if inviter else company,
+            company=company,
             role=role,
             link=link,
         )
@@ -127,5 +132,5 @@ async def send_password_reset(scope: Scope, email: str, ip: str, request_id: str
             "The link works once and expires in one hour. If you did not ask for this, ignore "
             "this email: your password stays as it is.\n\n"
             "— Wisp Cloud"
-        ).format(email=user["email"], company=tenant.name, link=link)
+        ).format(email=user["email"], company=unlinkable(tenant.name), link=link)
     _deliver_after_commit(scope, user["email"], subject, text)

@@ -1,9 +1,17 @@
 """Sign-in throttling in Redis, shared by every web process.
 
-Failures are counted per account (tenant + email) and per client address (tenant + address).
-The first few are free; after that each attempt waits 2, 4, 8 … seconds (at most 15 minutes)
-after the previous one, and an attempt that comes too early is refused with 429 and
+Failures are counted per client address (tenant + address), per account (tenant + email) and
+per account at one address. The first few are free; after that each attempt waits 2, 4, 8 …
+seconds after the latest failure, and an attempt that comes too early is refused with 429 and
 `Retry-After` before any password is checked.
+
+The account's back-off must not become a way to lock its owner out (anyone who knows a staff
+email could otherwise keep the account blocked from addresses of their own). So it holds back
+in full (after `ACCOUNT_FREE` failures, up to 15 minutes) only addresses that have themselves
+failed on this account. An address that has not — the owner's office, say — is held back only
+once the account has collected `ACCOUNT_CEILING` failures, and then for at most
+`FRESH_MAX_DELAY`: a guesser needs a new address for every further guess and still gets at
+most one a minute, while the right password from a clean address keeps working.
 
 `check` counts the attempt as failed *before* the credential is checked, atomically with the
 decision (one Lua script), so a burst of parallel guesses cannot all slip through before the
@@ -24,6 +32,7 @@ address is counted then.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 
 from app.core.i18n import _
@@ -32,34 +41,43 @@ from app.core.redis import get_redis, key
 from tenants.registry import TenantRef
 
 ACCOUNT_FREE = 5
-"""Failures allowed per account before the back-off starts."""
+"""Failures allowed on an account before addresses that failed on it back off."""
+ACCOUNT_CEILING = 50
+"""Failures on an account after which even addresses that never failed on it wait a little."""
 ADDRESS_FREE = 20
 """Per client address, higher: a whole office or a CGNAT shares one address."""
 MAX_DELAY = 15 * 60
+FRESH_MAX_DELAY = 60
+"""The longest an address with no failures of its own on the account is held back."""
 FORGET_AFTER = 24 * 3600
 """A counter is dropped a day after its last failure."""
 
+# KEYS: address [, account, account at this address]. ARGV: per key (free, cap), then the
+# account's (free, cap) for an address that has not failed on it, then the TTL.
 _CHECK = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local cap = tonumber(ARGV[#KEYS + 1])
-local ttl = tonumber(ARGV[#KEYS + 2])
-local wait = 0
-for i, k in ipairs(KEYS) do
+local function left(k, free, cap)
   local v = redis.call('HMGET', k, 'n', 'last')
   local n = tonumber(v[1]) or 0
   local last = tonumber(v[2]) or 0
-  local free = tonumber(ARGV[i])
-  if n >= free then
-    local left = last + math.min(2 ^ (n - free + 1), cap) - now
-    if left > wait then wait = left end
+  if n < free then return 0 end
+  return last + math.min(2 ^ (n - free + 1), cap) - now
+end
+local wait = left(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+if #KEYS == 3 then
+  local free, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
+  if (tonumber(redis.call('HGET', KEYS[3], 'n') or '0')) == 0 then
+    free, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
   end
+  local w = left(KEYS[2], free, cap)
+  if w > wait then wait = w end
 end
 if wait > 0 then return math.ceil(wait) end
 for _, k in ipairs(KEYS) do
   redis.call('HINCRBY', k, 'n', 1)
   redis.call('HSET', k, 'last', string.format('%.6f', now))
-  redis.call('EXPIRE', k, ttl)
+  redis.call('EXPIRE', k, tonumber(ARGV[7]))
 end
 return 0
 """
@@ -83,29 +101,50 @@ return 0
 """
 
 
-def account_key(tenant: TenantRef, account: str) -> str:
+def _digest(account: str) -> str:
     # Hashed, so Redis holds no list of the tenant's email addresses.
-    digest = hashlib.sha256(account.strip().lower().encode()).hexdigest()[:32]
-    return key(tenant.id, "throttle", "account", digest)
+    return hashlib.sha256(account.strip().lower().encode()).hexdigest()[:32]
+
+
+def address_bucket(ip: str) -> str:
+    """The unit an address is counted in: an IPv4 address, or an IPv6 /64 (one subscriber
+    line or one host's range; counting single IPv6 addresses would give a guesser billions)."""
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip or "unknown"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
+def account_key(tenant: TenantRef, account: str) -> str:
+    return key(tenant.id, "throttle", "account", _digest(account))
+
+
+def account_address_key(tenant: TenantRef, account: str, ip: str) -> str:
+    return key(tenant.id, "throttle", "account-address", _digest(account), address_bucket(ip))
 
 
 def address_key(tenant: TenantRef, ip: str) -> str:
-    return key(tenant.id, "throttle", "address", ip or "unknown")
+    return key(tenant.id, "throttle", "address", address_bucket(ip))
 
 
-def _keys(tenant: TenantRef, account: str | None, ip: str) -> tuple[list[str], list[int]]:
-    keys, free = [address_key(tenant, ip)], [ADDRESS_FREE]
+def _keys(tenant: TenantRef, account: str | None, ip: str) -> list[str]:
+    keys = [address_key(tenant, ip)]
     if account:
-        keys.append(account_key(tenant, account))
-        free.append(ACCOUNT_FREE)
-    return keys, free
+        keys += [account_key(tenant, account), account_address_key(tenant, account, ip)]
+    return keys
 
 
 async def check(tenant: TenantRef, account: str | None, ip: str) -> None:
     """Refuse (429) an attempt that comes too early; otherwise count it as failed until told."""
-    keys, free = _keys(tenant, account, ip)
+    keys = _keys(tenant, account, ip)
+    limits = (ADDRESS_FREE, MAX_DELAY, ACCOUNT_FREE, MAX_DELAY, ACCOUNT_CEILING, FRESH_MAX_DELAY)
     redis = get_redis()
-    wait = await redis.eval(_CHECK, len(keys), *keys, *free, MAX_DELAY, FORGET_AFTER)  # type: ignore[misc]
+    wait = await redis.eval(_CHECK, len(keys), *keys, *limits, FORGET_AFTER)  # type: ignore[misc]
     if int(wait) > 0:
         seconds = max(1, math.ceil(int(wait)))
         raise TooManyRequests(
@@ -115,7 +154,7 @@ async def check(tenant: TenantRef, account: str | None, ip: str) -> None:
 
 
 async def failed(tenant: TenantRef, account: str | None, ip: str) -> None:
-    keys, _free = _keys(tenant, account, ip)
+    keys = _keys(tenant, account, ip)
     await get_redis().eval(_FAILED, len(keys), *keys)  # type: ignore[misc]
 
 
@@ -123,5 +162,5 @@ async def succeeded(tenant: TenantRef, account: str | None, ip: str) -> None:
     """The credential was right: clear the account's failures, take the attempt back."""
     redis = get_redis()
     if account:
-        await redis.delete(account_key(tenant, account))
+        await redis.delete(account_key(tenant, account), account_address_key(tenant, account, ip))
     await redis.eval(_TAKE_BACK, 1, address_key(tenant, ip))  # type: ignore[misc]

@@ -24,7 +24,7 @@ from tenants.registry import TenantRef
 AnyRequest = Request[Any, Any, State]
 
 # Client-side routes: sign-in pages, staff screens under /app, the subscriber portal under /portal.
-# Emails link to /invite/{token} and /reset/{token}.
+# Emails link to /invite/{token}, /reset/{token} and /confirm/{token}.
 PAGE_PATHS = [
     "/",
     "/signin",
@@ -32,6 +32,7 @@ PAGE_PATHS = [
     "/forgot",
     "/invite/{token:str}",
     "/reset/{token:str}",
+    "/confirm/{token:str}",
     "/app",
     "/app/{rest:path}",
     "/portal",

@@ -16,3 +16,13 @@ class SignupIn(msgspec.Struct, forbid_unknown_fields=True):
 class SignupOut(msgspec.Struct):
     slug: str
     portal_url: str
+    email_confirmed: bool
+    """False until the owner follows the link in the welcome mail (`{portal_url}/confirm/…`)."""
+
+
+class ConfirmIn(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+
+
+class ConfirmOut(msgspec.Struct):
+    email_confirmed: bool

@@ -38,6 +38,7 @@ from app.subscribers.schemas import (
 )
 from app.subscribers.tables import Subscriber, SubscriberAccount, SubscriberStatusChange
 from app.subscribers.timing import parse_occurred_at
+from tenants.confirmation import require_confirmed
 from tenants.registry import TenantRef
 from tenants.scope import Scope, tenant_scope
 
@@ -320,6 +321,7 @@ async def cancel(
 async def resend_invitation(tenant: TenantRef, subscriber_id: str, actor: Actor) -> None:
     async with tenant_scope(tenant) as scope:
         row = await access_subscriber(subscriber_id)
+        await require_confirmed(tenant, "subscribers")
         if row["status"] == st.CANCELLED:
             raise Conflict(_("This subscriber is cancelled."))
         account = (

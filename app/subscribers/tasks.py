@@ -8,12 +8,14 @@ from app.core import audit, mail
 from app.core.audit import SYSTEM
 from app.core.config import get_settings
 from app.core.i18n import _, use_language
+from app.core.mailtext import unlinkable
 from app.core.timeutil import now
 from app.identity.tokens import new_token
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber
 from app.subscribers.plan_changes import apply_due
 from app.subscribers.tables import SubscriberAccount
+from tenants.confirmation import may_mail
 from tenants.jobs import Scope, periodic, tenant_actor
 
 INVITATION_LIFETIME = dt.timedelta(hours=72)
@@ -35,6 +37,9 @@ async def send_portal_invitation(scope: Scope, subscriber_id: str) -> None:
         return
     if subscriber["status"] == st.CANCELLED:
         return
+    if not await may_mail(scope.tenant, subscriber["email"]):
+        # Held until the owner's address is confirmed; then "Email the portal link again".
+        return
     raw, digest = new_token()
     await SubscriberAccount.update(
         {
@@ -47,7 +52,8 @@ async def send_portal_invitation(scope: Scope, subscriber_id: str) -> None:
     tenant = scope.tenant
     link = f"{get_settings().portal_url(tenant.slug)}/portal/invite/{raw}"
     with use_language(subscriber["language"] or tenant.language):
-        subject = _("Your {company} account is ready").format(company=tenant.name)
+        company = unlinkable(tenant.name)
+        subject = _("Your {company} account is ready").format(company=company)
         text = _(
             "Hello {name},\n\n"
             "Welcome to {company}. Set a password for your customer portal, where you can see "
@@ -55,7 +61,7 @@ async def send_portal_invitation(scope: Scope, subscriber_id: str) -> None:
             "    {link}\n\n"
             "The link works once, for 72 hours.\n\n"
             "— {company}"
-        ).format(name=subscriber["name"], company=tenant.name, link=link)
+        ).format(name=subscriber["name"], company=company, link=link)
     message = mail.build(subscriber["email"], subject, text)
 
     async def deliver() -> None:

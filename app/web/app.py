@@ -15,6 +15,7 @@ from app.core.logs import configure_logging
 from app.core.problems import EXCEPTION_HANDLERS
 from app.core.redis import close_redis
 from app.identity.permissions import authorize
+from app.web.crosssite import CrossSiteMiddleware
 from app.web.devmail import dev_mail_index, dev_mail_message
 from app.web.middleware import BearerAwareCSRFMiddleware, ContextMiddleware
 from tenants.context import DEPENDENCIES
@@ -49,6 +50,8 @@ def create_app() -> Litestar:
         # the stock one too): bearer-only calls have no cookie to forge and skip it.
         middleware=[
             DefineMiddleware(ContextMiddleware),
+            # Before the token check: a sibling tenant's page can plant a token cookie.
+            DefineMiddleware(CrossSiteMiddleware),
             DefineMiddleware(
                 BearerAwareCSRFMiddleware,
                 config=CSRFConfig(

@@ -151,6 +151,8 @@ export type Passkey = Schemas["PasskeyOut"];
 export type SignupIn = Schemas["SignupIn"];
 
 export const signup = (data: SignupIn) => post<Schemas["SignupOut"]>("/api/v1/signup", data);
+export const confirmOwner = (token: string) =>
+  post<Schemas["ConfirmOut"]>("/api/v1/signup/confirm", { token } satisfies Schemas["ConfirmIn"]);
 
 // Subscriber portal ------------------------------------------------------------------------------
 

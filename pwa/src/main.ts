@@ -7,6 +7,7 @@ import { replay } from "./outbox";
 import { notFound, navigate, route, start, show, type View } from "./router";
 import { boot, load, me } from "./session";
 import {
+  confirmView,
   forgotView,
   homeFor,
   inviteView,
@@ -68,6 +69,7 @@ if (info.host === "base") {
   route("/forgot", forgotView);
   route("/reset/:token", resetView);
   route("/invite/:token", inviteView);
+  route("/confirm/:token", confirmView);
   route("/app", lazy(office, (m) => m.homeView));
   route("/app/work-orders", staffOnly(myWorkView));
   route("/app/work-orders/:id", staffOnly(workOrderView));

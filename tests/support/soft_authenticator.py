@@ -93,8 +93,10 @@ class SoftAuthenticator:
         credential: SoftCredential | None = None,
         rp_id: str | None = None,
         sign_count: int | None = None,
+        user_verified: bool = True,
     ) -> dict[str, Any]:
-        """Answer request options with a credential (the last one made unless named)."""
+        """Answer request options with a credential (the last one made unless named);
+        `user_verified=False` answers as an authenticator that only saw a touch (UP, no UV)."""
         credential = credential or self.credentials[-1]
         rp = rp_id or options.get("rpId") or credential.rp_id
         if sign_count is None:
@@ -102,7 +104,9 @@ class SoftAuthenticator:
             sign_count = credential.sign_count
         client_data = _client_data("webauthn.get", options["challenge"], origin)
         auth_data = (
-            hashlib.sha256(rp.encode()).digest() + bytes([UP | UV]) + struct.pack(">I", sign_count)
+            hashlib.sha256(rp.encode()).digest()
+            + bytes([UP | UV if user_verified else UP])
+            + struct.pack(">I", sign_count)
         )
         signature = credential.key.sign(
             auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())

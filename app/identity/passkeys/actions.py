@@ -36,7 +36,7 @@ from app.identity import sessions, throttle
 from app.identity.access import access_staff
 from app.identity.actions import principal_for
 from app.identity.passkeys import ceremony
-from app.identity.passkeys.access import access_own_passkey, count_passkeys
+from app.identity.passkeys.access import access_own_passkey, count_passkeys, lock_passkey_and_user
 from app.identity.passkeys.schemas import CredentialIn, PasskeyOut, RegistrationIn
 from app.identity.passkeys.tables import StaffPasskey
 from app.identity.tables import StaffUser
@@ -197,6 +197,7 @@ async def authentication_options(tenant: TenantRef, rp_id: str) -> str:
 
 _EXPIRED = "challenge"
 _UNKNOWN = "unknown_credential"
+_NOT_VERIFIED = "user_verification"
 
 
 def _failure_message(reason: str) -> str:
@@ -204,6 +205,11 @@ def _failure_message(reason: str) -> str:
         return _("This sign-in request expired or was already used. Try again.")
     if reason == _UNKNOWN:
         return _("This passkey is not registered on this portal.")
+    if reason == _NOT_VERIFIED:
+        return _(
+            "Your account signs in with passkeys only, so your device must check it is you "
+            "(PIN, fingerprint or face). Use a passkey that asks for one."
+        )
     return _("The passkey could not be verified.")
 
 
@@ -228,20 +234,7 @@ async def authenticate(
     await throttle.check(tenant, None, actor.ip)
     async with tenant_scope(tenant):
         pending = await ceremony.take(tenant, ceremony.AUTHENTICATION, challenge)
-        passkey = (
-            await StaffPasskey.select()
-            .where(StaffPasskey.credential_id == data.id)
-            .lock_rows()
-            .first()
-        )
-        if passkey is not None:
-            # FOR SHARE: a deactivation waits for this sign-in, then ends its session.
-            user = (
-                await StaffUser.select()
-                .where(StaffUser.id == passkey["staff_user"])
-                .lock_rows("SHARE")
-                .first()
-            )
+        passkey, user = await lock_passkey_and_user(data.id)
         handle = _user_handle(data.response)
         if pending is None or pending.rp_id != rp_id:
             reason = _EXPIRED
@@ -252,7 +245,10 @@ async def authenticate(
         elif handle is not None and not hmac.compare_digest(handle, user["id"].bytes):
             reason = "user_handle"
         else:
-            reason = await _verify_assertion(data, pending, passkey, rp_id)
+            # A passkey-only account has no other factor: the authenticator must have checked
+            # that its user is present *and* verified (PIN, biometrics), not just a touch.
+            strict = bool(user["passkey_only"])
+            reason = await _verify_assertion(data, pending, passkey, rp_id, strict)
         if reason:
             await audit.record(
                 actor,
@@ -295,7 +291,11 @@ async def authenticate(
 
 
 async def _verify_assertion(
-    data: CredentialIn, pending: ceremony.Pending, passkey: dict[str, Any], rp_id: str
+    data: CredentialIn,
+    pending: ceremony.Pending,
+    passkey: dict[str, Any],
+    rp_id: str,
+    require_user_verification: bool,
 ) -> str:
     """Check the signature and the counter, store the counter; the failure reason or ""."""
     try:
@@ -307,9 +307,14 @@ async def _verify_assertion(
             credential_public_key=bytes(passkey["public_key"]),
             # The library refuses a counter that does not grow unless both are 0 (spec §6.1.1).
             credential_current_sign_count=int(passkey["sign_count"]),
+            require_user_verification=require_user_verification,
         )
     except (WebAuthnException, ValueError) as exc:
-        return "sign_count" if "sign count" in str(exc) else "verification"
+        if "sign count" in str(exc):
+            return "sign_count"
+        if "User verification" in str(exc):
+            return _NOT_VERIFIED
+        return "verification"
     await StaffPasskey.update(
         {
             StaffPasskey.sign_count: verified.new_sign_count,

@@ -1,6 +1,6 @@
 // Signing in (passkey first, password as fallback), invitations, password reset, and the
 // sign-up of a new WISP on the base host.
-import { auth, passkeys, portal, signup, type Me } from "../api";
+import { auth, confirmOwner, passkeys, portal, signup, type Me } from "../api";
 import { busy, field, formValues, h, mount, showProblem } from "../dom";
 import { LANGUAGES, currentLanguage, t } from "../i18n";
 import { conditionalAvailable, getPasskey, passkeysSupported } from "../passkey";
@@ -169,6 +169,25 @@ export function resetView(main: HTMLElement, params: Params): void {
   });
 }
 
+/** The welcome mail's link: one press confirms the owner's address (a press, not the page
+ * load, so a mail scanner that opens links confirms nothing). */
+export function confirmView(main: HTMLElement, params: Params): void {
+  const form = h("form", { class: "card stack", novalidate: true }, h("p", null, t("confirm.intro")), h("button", { type: "submit" }, t("confirm.submit")));
+  page(main, t("confirm.title"), form);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void busy(form.querySelector("button"), async () => {
+      try {
+        await confirmOwner(params.token ?? "");
+        page(main, t("confirm.title"), notice("ok", t("confirm.done")), h("p", null, h("a", { href: "/signin", class: "button" }, t("confirm.continue"))));
+        main.querySelector("h1")?.focus();
+      } catch (error) {
+        showProblem(form, asProblem(error));
+      }
+    });
+  });
+}
+
 export function inviteView(main: HTMLElement, params: Params): void {
   const form = h(
     "form",
@@ -289,6 +308,7 @@ export function signupView(main: HTMLElement): void {
           main,
           t("signup.done_title"),
           notice("ok", t("signup.done", { url: made.portal_url })),
+          made.email_confirmed ? null : notice("info", t("signup.confirm_email", { email: v.email ?? "" })),
           h("p", null, h("a", { href: link, class: "button", id: "portal-link" }, t("signup.go"))),
         );
         main.querySelector("h1")?.focus();

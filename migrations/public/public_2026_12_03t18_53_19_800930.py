@@ -25,7 +25,7 @@ class Tenant(Table, tablename="tenant", schema="public"):
     )
 
 
-ID = "2026-12-03T18:46:54:580170"
+ID = "2026-12-03T18:53:19:800930"
 VERSION = "1.38.0"
 DESCRIPTION = "baseline: the tenant registry and platform-wide objects"
 
@@ -36,15 +36,12 @@ async def forwards():
     )
 
     manager.add_table(
-        class_name="GatewaySecretLookup",
-        tablename="gateway_secret_lookup",
-        schema="public",
-        columns=None,
+        class_name="Tenant", tablename="tenant", schema="public", columns=None
     )
 
     manager.add_table(
-        class_name="GatewayTokenLookup",
-        tablename="gateway_token_lookup",
+        class_name="GatewaySecretLookup",
+        tablename="gateway_secret_lookup",
         schema="public",
         columns=None,
     )
@@ -57,292 +54,17 @@ async def forwards():
     )
 
     manager.add_table(
-        class_name="Tenant", tablename="tenant", schema="public", columns=None
-    )
-
-    manager.add_column(
-        table_class_name="GatewaySecretLookup",
-        tablename="gateway_secret_lookup",
-        column_name="secret_hash",
-        db_column_name="secret_hash",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 64,
-            "default": "",
-            "null": False,
-            "primary_key": True,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema="public",
-    )
-
-    manager.add_column(
-        table_class_name="GatewaySecretLookup",
-        tablename="gateway_secret_lookup",
-        column_name="tenant",
-        db_column_name="tenant",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Tenant,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema="public",
-    )
-
-    manager.add_column(
-        table_class_name="GatewaySecretLookup",
-        tablename="gateway_secret_lookup",
-        column_name="gateway_id",
-        db_column_name="gateway_id",
-        column_class_name="UUID",
-        column_class=UUID,
-        params={
-            "default": UUID4(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema="public",
-    )
-
-    manager.add_column(
-        table_class_name="GatewaySecretLookup",
-        tablename="gateway_secret_lookup",
-        column_name="expires_at",
-        db_column_name="expires_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema="public",
-    )
-
-    manager.add_column(
-        table_class_name="GatewayTokenLookup",
+        class_name="GatewayTokenLookup",
         tablename="gateway_token_lookup",
-        column_name="token_hash",
-        db_column_name="token_hash",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 64,
-            "default": "",
-            "null": False,
-            "primary_key": True,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
         schema="public",
+        columns=None,
     )
 
-    manager.add_column(
-        table_class_name="GatewayTokenLookup",
-        tablename="gateway_token_lookup",
-        column_name="tenant",
-        db_column_name="tenant",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Tenant,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
+    manager.add_table(
+        class_name="OwnerConfirmation",
+        tablename="owner_confirmation",
         schema="public",
-    )
-
-    manager.add_column(
-        table_class_name="GatewayTokenLookup",
-        tablename="gateway_token_lookup",
-        column_name="gateway_id",
-        db_column_name="gateway_id",
-        column_class_name="UUID",
-        column_class=UUID,
-        params={
-            "default": UUID4(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema="public",
-    )
-
-    manager.add_column(
-        table_class_name="GatewayTokenLookup",
-        tablename="gateway_token_lookup",
-        column_name="expires_at",
-        db_column_name="expires_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema="public",
-    )
-
-    manager.add_column(
-        table_class_name="TenantDomain",
-        tablename="tenant_domain",
-        column_name="id",
-        db_column_name="id",
-        column_class_name="UUID",
-        column_class=UUID,
-        params={
-            "default": UUID4(),
-            "null": False,
-            "primary_key": True,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema="public",
-    )
-
-    manager.add_column(
-        table_class_name="TenantDomain",
-        tablename="tenant_domain",
-        column_name="tenant",
-        db_column_name="tenant",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Tenant,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema="public",
-    )
-
-    manager.add_column(
-        table_class_name="TenantDomain",
-        tablename="tenant_domain",
-        column_name="hostname",
-        db_column_name="hostname",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 253,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": True,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema="public",
-    )
-
-    manager.add_column(
-        table_class_name="TenantDomain",
-        tablename="tenant_domain",
-        column_name="verified_at",
-        db_column_name="verified_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema="public",
-    )
-
-    manager.add_column(
-        table_class_name="TenantDomain",
-        tablename="tenant_domain",
-        column_name="created_at",
-        db_column_name="created_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema="public",
+        columns=None,
     )
 
     manager.add_column(
@@ -523,6 +245,422 @@ async def forwards():
     manager.add_column(
         table_class_name="Tenant",
         tablename="tenant",
+        column_name="created_at",
+        db_column_name="created_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": TimestamptzNow(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewaySecretLookup",
+        tablename="gateway_secret_lookup",
+        column_name="secret_hash",
+        db_column_name="secret_hash",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 64,
+            "default": "",
+            "null": False,
+            "primary_key": True,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewaySecretLookup",
+        tablename="gateway_secret_lookup",
+        column_name="tenant",
+        db_column_name="tenant",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": Tenant,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewaySecretLookup",
+        tablename="gateway_secret_lookup",
+        column_name="gateway_id",
+        db_column_name="gateway_id",
+        column_class_name="UUID",
+        column_class=UUID,
+        params={
+            "default": UUID4(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewaySecretLookup",
+        tablename="gateway_secret_lookup",
+        column_name="expires_at",
+        db_column_name="expires_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="TenantDomain",
+        tablename="tenant_domain",
+        column_name="id",
+        db_column_name="id",
+        column_class_name="UUID",
+        column_class=UUID,
+        params={
+            "default": UUID4(),
+            "null": False,
+            "primary_key": True,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="TenantDomain",
+        tablename="tenant_domain",
+        column_name="tenant",
+        db_column_name="tenant",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": Tenant,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="TenantDomain",
+        tablename="tenant_domain",
+        column_name="hostname",
+        db_column_name="hostname",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 253,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": True,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="TenantDomain",
+        tablename="tenant_domain",
+        column_name="verified_at",
+        db_column_name="verified_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="TenantDomain",
+        tablename="tenant_domain",
+        column_name="created_at",
+        db_column_name="created_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": TimestamptzNow(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewayTokenLookup",
+        tablename="gateway_token_lookup",
+        column_name="token_hash",
+        db_column_name="token_hash",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 64,
+            "default": "",
+            "null": False,
+            "primary_key": True,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewayTokenLookup",
+        tablename="gateway_token_lookup",
+        column_name="tenant",
+        db_column_name="tenant",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": Tenant,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewayTokenLookup",
+        tablename="gateway_token_lookup",
+        column_name="gateway_id",
+        db_column_name="gateway_id",
+        column_class_name="UUID",
+        column_class=UUID,
+        params={
+            "default": UUID4(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="GatewayTokenLookup",
+        tablename="gateway_token_lookup",
+        column_name="expires_at",
+        db_column_name="expires_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": TimestamptzNow(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="OwnerConfirmation",
+        tablename="owner_confirmation",
+        column_name="tenant",
+        db_column_name="tenant",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": Tenant,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": True,
+            "primary_key": True,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="OwnerConfirmation",
+        tablename="owner_confirmation",
+        column_name="owner_email",
+        db_column_name="owner_email",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 320,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="OwnerConfirmation",
+        tablename="owner_confirmation",
+        column_name="token_hash",
+        db_column_name="token_hash",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 64,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": True,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="OwnerConfirmation",
+        tablename="owner_confirmation",
+        column_name="expires_at",
+        db_column_name="expires_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="OwnerConfirmation",
+        tablename="owner_confirmation",
+        column_name="confirmed_at",
+        db_column_name="confirmed_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema="public",
+    )
+
+    manager.add_column(
+        table_class_name="OwnerConfirmation",
+        tablename="owner_confirmation",
         column_name="created_at",
         db_column_name="created_at",
         column_class_name="Timestamptz",
