@@ -22,6 +22,7 @@ from app.gateways.tables import (
     GatewayEnrollmentToken,
     GatewaySample,
     GatewaySite,
+    GatewaySiteSet,
     SubscriberUsage,
 )
 from app.idempotency import IdempotencyRecord
@@ -70,6 +71,7 @@ TENANT_TABLES: list[type[Table]] = [
     Gateway,
     GatewayEnrollmentToken,
     GatewaySite,
+    GatewaySiteSet,
     GatewayAck,
     GatewayCommand,
     GatewaySample,

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from piccolo.columns.combination import WhereRaw
 
-from app import audit
+from app import audit, netstate
 from app.audit import Actor
 from app.i18n import _
 from app.idempotency import IdempotencyKey
@@ -233,7 +233,7 @@ async def update_access_point(
     tenant: TenantRef, ap_id: str, data: AccessPointPatch, actor: Actor
 ) -> AccessPointOut:
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
-    async with tenant_scope(tenant):
+    async with tenant_scope(tenant) as scope:
         row = await access_access_point(ap_id)
         clean = await _clean_access_point({**row, "site_id": row["site"], **changes})
         changed: dict[Any, Any] = {k: v for k, v in clean.items() if row[k] != v}
@@ -244,10 +244,16 @@ async def update_access_point(
                 AccessPoint.id == row["id"]
             )
             if "site" in changed:
-                # A subscriber's site follows the access point its CPE connects to.
+                # A subscriber's site follows the access point its CPE connects to, and so do
+                # the gateways that hold it (rows locked in id order: two moves never deadlock).
+                moved = await scope.connection.fetch(
+                    "SELECT id FROM subscriber WHERE access_point = $1 ORDER BY id FOR UPDATE",
+                    row["id"],
+                )
                 await Subscriber.update({Subscriber.site: clean["site"]}).where(
                     Subscriber.access_point == row["id"]
                 )
+                await netstate.follow([r["id"] for r in moved])
             await audit.record(
                 actor, "access_point.update", "access_point", row["id"], **_jsonable(changed)
             )
