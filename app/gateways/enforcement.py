@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from app.gateways.access import serving_gateways
 from app.gateways.actions import failures_of
@@ -75,6 +75,7 @@ def _gateway(
     applied = int(g["applied_version"])
     applied_sites = _site_set(g["applied_sites"])
     holds = held(g) and _serves(sites if applied_sites is None else applied_sites, g["site"])
+    action: Literal["enforce", "forget"]
     if held(latest) and _serves(sites, latest["site"]):
         error = _failure_for(failures_of(g["failures"]), sid, latest["mac"])
         done = applied >= max(int(latest["version"]), int(g["sites_version"])) and error is None
@@ -89,7 +90,7 @@ def _gateway(
         applied_version=applied,
         enforced=done,
         error=error,
-        action=action,  # type: ignore[arg-type]
+        action=action,
         holds=holds,
     )
 
