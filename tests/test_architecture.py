@@ -138,7 +138,7 @@ def test_every_domain_is_found_without_a_central_list() -> None:
     assert len(handlers) >= len(discovery.domain_modules("controllers"))
 
 
-@pytest.mark.parametrize("domain", ["subscribers", "workorders", "billing", "gateways"])
+@pytest.mark.parametrize("domain", ["subscribers", "workorders", "gateways", "network", "plans"])
 def test_domains_have_the_skeleton(domain: str) -> None:
     """The same files in each main domain, so a newcomer knows where to look."""
     from app.core.discovery import APP

@@ -168,6 +168,51 @@ async def test_closed_loop_suspend_and_reactivate(
     assert agent.store.state().version == first["desired_version"]
 
 
+async def test_agents_follow_a_subscriber_that_moves_to_another_site(
+    make_tenant: Any, server: Server, tmp_path: Path
+) -> None:
+    """Issue 12, defect 1, with real agents: the old site's gateway forgets the subscriber,
+    the new site's takes it, and a later suspension reaches the new one."""
+    from tests.support.provisioning import install, make_plan, make_subscriber
+    from tests.test_gateways_support import make_site
+
+    tc = await make_tenant()
+    t1, t2 = await make_site(tc), await make_site(tc)
+    sub = await make_subscriber(tc, (await make_plan(tc))["id"], site_id=t1["id"])
+    await install(tc, sub["installation_work_order_id"])
+    gw1 = await new_gateway(tc, site_ids=[t1["id"]])
+    gw2 = await new_gateway(tc, site_ids=[t2["id"]])
+    agent1 = make_agent(server, tmp_path / "gw1", gw1["enrollment_token"])
+    agent2 = make_agent(server, tmp_path / "gw2", gw2["enrollment_token"])
+    running = [asyncio.create_task(a.run()) for a in (agent1, agent2)]
+    path = f"/api/v1/subscribers/{sub['id']}"
+
+    async def all_done(action: str) -> Any:
+        out = ok(await tc.get(f"{path}/enforcement"))
+        actions = {g["gateway_id"]: (g["action"], g["enforced"]) for g in out["gateways"]}
+        if action == "moved" and actions.get(gw1["id"]) != ("forget", True):
+            return None
+        return out if out["enforced"] else None
+
+    try:
+        first = await enforced_at(tc, sub["id"], 0)
+        assert agent1.driver.applied[sub["id"]].enabled is True
+        assert sub["id"] not in agent2.driver.applied
+        ok(await tc.patch(path, json={"site_id": t2["id"]}))
+        moved = await eventually(lambda: all_done("moved"), 20)
+        assert moved["desired_version"] > first["desired_version"]
+        assert sub["id"] not in agent1.driver.applied
+        assert agent2.driver.applied[sub["id"]].enabled is True
+        ok(await tc.post(f"{path}/suspend", json={"reason": "non_payment"}))
+        await enforced_at(tc, sub["id"], moved["desired_version"])
+        assert agent2.driver.applied[sub["id"]].enabled is False
+        assert sub["id"] not in agent1.driver.applied
+    finally:
+        for a in (agent1, agent2):
+            a.stop.set()
+        await asyncio.wait_for(asyncio.gather(*running), 15)
+
+
 async def _samples(tc: Any, gateway_id: str, at_least: int) -> Any:
     items = ok(await tc.get(f"/api/v1/gateways/{gateway_id}/telemetry"))["items"]
     return items if len(items) >= at_least else None

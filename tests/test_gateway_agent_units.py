@@ -79,6 +79,24 @@ def test_merge_full_delta_removals_and_bad_entries() -> None:
     assert set(replaced) == {"z"}
 
 
+def test_merge_forgets_a_subscriber_that_moved_to_another_site() -> None:
+    """What the cloud sends a gateway whose site a subscriber left: no MAC, no speeds."""
+    from wisp_gateway.model import merge
+
+    held, _ = merge(
+        {},
+        {"full": True, "subscribers": [{"id": "a", "mac": "02:00:00:00:00:0a", "enabled": True,
+         "reason": None, "download_kbps": 5000, "upload_kbps": 500}]},
+    )  # fmt: skip
+    moved = {"id": "a", "mac": None, "enabled": False, "reason": None,
+             "download_kbps": 0, "upload_kbps": 0}  # fmt: skip
+    after, bad = merge(held, {"full": False, "subscribers": [moved]})
+    assert after == {}
+    assert bad == []  # a removal is not a failure, whatever its speeds
+    again, bad = merge(after, {"full": False, "subscribers": [moved]})
+    assert (again, bad) == ({}, [])  # forgetting what it does not hold is harmless
+
+
 def test_store_is_private_and_atomic(tmp_path: Path) -> None:
     from wisp_gateway.model import Entry
     from wisp_gateway.store import AppliedState, Credentials, Store

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from app import netstate
 from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
@@ -34,7 +35,7 @@ from app.gateways.schemas import (
     GatewayPatch,
     SampleOut,
 )
-from app.gateways.tables import Gateway, GatewayEnrollmentToken, GatewaySite
+from app.gateways.tables import Gateway, GatewayEnrollmentToken, GatewaySite, GatewaySiteSet
 from app.network.access import access_site
 from tenants.confirmation import require_confirmed
 from tenants.registry import TenantRef
@@ -81,7 +82,7 @@ def _status(row: dict[str, Any]) -> str:
 async def gateway_out(row: dict[str, Any], sites: list[uuid.UUID]) -> GatewayOut:
     """The staff view of one gateway (inside the scope)."""
     conn = current_scope().connection
-    desired = int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM netstate_change"))
+    desired = int(await conn.fetchval(netstate.VERSION))
     applied = int(row["applied_version"])
     oldest = None
     if applied < desired:
@@ -148,10 +149,20 @@ async def _clean_sites(raw: list[str]) -> list[uuid.UUID]:
     return out
 
 
-async def _set_sites(gateway_id: uuid.UUID, sites: list[uuid.UUID]) -> None:
+async def _set_sites(gateway_id: uuid.UUID, sites: list[uuid.UUID], version: int) -> None:
+    """The gateway's sites, and the set kept as in force from netstate `version` on."""
     await GatewaySite.delete().where(GatewaySite.gateway == gateway_id)
     for site in sites:
         await GatewaySite.insert(GatewaySite(id=uuid.uuid4(), gateway=gateway_id, site=site))
+    await GatewaySiteSet.insert(
+        GatewaySiteSet(
+            id=uuid.uuid4(),
+            gateway=gateway_id,
+            version=version,
+            site_ids=[str(s) for s in sites],
+            created_at=now(),
+        )
+    )
 
 
 async def _end_live_tokens(gateway_id: uuid.UUID) -> int:
@@ -208,7 +219,7 @@ async def create_gateway(
         await Gateway.insert(
             Gateway(id=gateway_id, name=name, created_at=at, updated_at=at, created_by=actor.id)
         )
-        await _set_sites(gateway_id, sites)
+        await _set_sites(gateway_id, sites, 0)  # it has acknowledged nothing yet
         raw, expires = await _issue_token(scope, gateway_id, actor)
         await audit.record(
             actor,
@@ -243,9 +254,12 @@ async def update_gateway(
         if isinstance(data.site_ids, list):
             sites = await _clean_sites(data.site_ids)
             if sorted(sites) != await site_ids(row["id"]):
-                await _set_sites(row["id"], sites)
-                # What it serves changed: its next answer must be full, not a delta.
+                # What it serves changed: a new version (so the cloud knows when the gateway
+                # has applied it), and its next answer must be full, not a delta.
+                version = await netstate.mint()
+                await _set_sites(row["id"], sites, version)
                 changes[Gateway.epoch] = row["epoch"] + 1
+                changes[Gateway.sites_version] = version
                 logged["site_ids"] = [str(s) for s in sites]
                 scope.after_commit(waker(tenant))
         if logged:

@@ -7,7 +7,7 @@ matter (the tenant comes from the credential), so it is simply not read.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -106,7 +106,16 @@ class EnforcementGateway(msgspec.Struct):
     name: str
     applied_version: int
     enforced: bool
+    """`enforce`: the gateway acknowledged the subscriber's current state (and its own
+    current sites) without an error. `forget`: what it acknowledged no longer holds the
+    subscriber."""
     error: str | None
+    action: Literal["enforce", "forget"] = "enforce"
+    """`enforce`: the gateway serves the subscriber's site and must hold its state. `forget`:
+    it must not hold the subscriber (it moved away, was cancelled, or the gateway stopped
+    serving its site) and once held it, or may still."""
+    holds: bool = False
+    """Whether the state this gateway acknowledged holds the subscriber (enabled or cut off)."""
 
 
 class EnforcementOut(msgspec.Struct):
@@ -114,7 +123,8 @@ class EnforcementOut(msgspec.Struct):
     desired_version: int | None
     """The version of the subscriber's latest desired state (null: never sent to gateways)."""
     enforced: bool
-    """Every gateway serving the subscriber has applied that version without an error."""
+    """At least one gateway must hold the subscriber (unless it is to be forgotten), and every
+    gateway listed has done what it must (`enforced` on each)."""
     gateways: list[EnforcementGateway]
 
 
@@ -175,7 +185,11 @@ class RotateOut(msgspec.Struct):
 
 class StateEntry(msgspec.Struct):
     """One subscriber in a state answer (the protocol's documentation; the answer itself is
-    encoded by the database, see app.gateways.sync)."""
+    encoded by the database, see app.gateways.sync).
+
+    An entry with no MAC, or disabled with no reason, is a removal: the gateway forgets the
+    subscriber (cancelled, or moved to a site this gateway does not serve; such an entry has
+    `mac` null and speeds 0)."""
 
     id: str
     mac: str | None

@@ -1,13 +1,14 @@
 """Desired-state sync: what a gateway must enforce, and what it says it enforces.
 
 `state` answers `GET /gateway/v1/state`: the full state (every subscriber the gateway serves
-that the network knows) or only what changed after `since`, filtered to the gateway's sites,
-plus the commands waiting for it. With `wait`, the request sleeps (holding no database
-connection) until a change or a command for the tenant wakes it, or the time is up.
+that the network knows) or only what changed after `since`, plus the commands waiting for it.
+What a gateway serves comes from the sites named in the netstate log's entries: a delta also
+carries a removal for each subscriber the gateway held that has moved to a site it does not
+serve. With `wait`, the request sleeps (holding no database connection) until a change or a
+command for the tenant wakes it, or the time is up.
 
-`ack` records what the gateway applied. A subscriber is enforced by a gateway when the
-gateway's applied version is at least the version of the subscriber's latest desired state
-and the gateway reported no failure for it.
+`ack` records what the gateway applied; `app.gateways.enforcement` turns that into what each
+gateway holds per subscriber.
 """
 
 from __future__ import annotations
@@ -19,30 +20,22 @@ from typing import Any
 
 import msgspec
 
+from app import netstate
 from app.core.config import get_settings
 from app.core.i18n import _
 from app.core.problems import Invalid
 from app.core.timeutil import now
-from app.gateways.access import SUBSCRIBER_SITE, serving_gateways, site_ids
 from app.gateways.actions import failures_of
 from app.gateways.commands import commands_for
 from app.gateways.credentials import GatewayCredential, verify
-from app.gateways.schemas import (
-    AckIn,
-    AckOut,
-    EnforcementGateway,
-    EnforcementOut,
-    PortalInfo,
-    StateOut,
-)
+from app.gateways.enforcement import enforcement as enforcement
+from app.gateways.schemas import AckIn, AckOut, PortalInfo, StateOut
 from app.gateways.tables import GatewayAck
 from app.gateways.wakeups import hub, until_disconnect
-from app.subscribers.access import access_subscriber
 from app.subscribers.mac import normalise_mac
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope
 
-_VERSION = "SELECT coalesce(max(version), 0) FROM netstate_change"
 MAX_WAIT = 60
 MAX_FAILURES = 1000
 PAGES = {
@@ -62,19 +55,52 @@ def portal_info(tenant: TenantRef) -> PortalInfo:
     )
 
 
+# Everything an answer depends on, read in one statement (one snapshot): a change of the
+# gateway's sites commits its epoch, sites and minted version together, so an answer is never
+# computed with the old sites under a version that says the new ones were applied.
+_HEAD = (
+    "SELECT (SELECT coalesce(max(version), 0) FROM netstate_version) AS version, g.epoch,"
+    " g.sites_version, ARRAY(SELECT gs.site FROM gateway_site gs WHERE gs.gateway = g.id"
+    " ORDER BY gs.site) AS sites FROM gateway g WHERE g.id = $1"
+)
 # The latest desired entry of each subscriber changed in (floor, ceiling], as a JSON array
 # built by PostgreSQL: for 10,000 subscribers about half the time of building and encoding
 # the objects in Python (bench/gateway.py), and no per-row garbage in the web process. Capped
 # at a version read first, so a change committed in between is left for the next answer.
-_ENTRIES = (
-    "SELECT coalesce(json_agg(c), '[]')::text FROM (SELECT DISTINCT ON (subscriber_id)"
-    " subscriber_id AS id, mac, enabled, reason, download_kbps, upload_kbps"
-    " FROM netstate_change WHERE version > $1 AND version <= $2"
-    " ORDER BY subscriber_id, version DESC) c WHERE TRUE"
+# Each entry names the site the subscriber is behind with that state, so what a gateway must
+# hold comes from the log alone, never from where the subscriber is now.
+_LATEST = (
+    "SELECT DISTINCT ON (subscriber_id) subscriber_id AS id, mac, enabled, reason,"
+    " download_kbps, upload_kbps, site{held} FROM netstate_change"
+    " WHERE version > $1 AND version <= $2 ORDER BY subscriber_id, version DESC"
 )
+_COLUMNS = "d.id, d.mac, d.enabled, d.reason, d.download_kbps, d.upload_kbps"
 # A full state leaves out removals (a cancelled subscriber: disabled with no reason).
-_KNOWN = " AND c.mac IS NOT NULL AND (c.enabled OR c.reason IS NOT NULL)"
-_SERVED = f" AND c.id IN (SELECT s.id FROM subscriber s WHERE {SUBSCRIBER_SITE} = ANY($3))"
+_KNOWN = "d.mac IS NOT NULL AND (d.enabled OR d.reason IS NOT NULL)"
+_ALL = "SELECT coalesce(json_agg(c), '[]')::text FROM (SELECT {columns} FROM ({latest}) d{where}) c"
+FULL_ALL = _ALL.format(columns=_COLUMNS, latest=_LATEST.format(held=""), where=f" WHERE {_KNOWN}")
+FULL_SITES = _ALL.format(
+    columns=_COLUMNS,
+    latest=_LATEST.format(held=""),
+    where=f" WHERE {_KNOWN} AND d.site = ANY($3::uuid[])",
+)
+DELTA_ALL = _ALL.format(columns=_COLUMNS, latest=_LATEST.format(held=""), where="")
+# A delta for a gateway with sites: the latest entry if it is behind one of them; otherwise,
+# if the network held the subscriber at one of them at some point in the window (an entry's
+# `previous_site`), a removal, so a subscriber that moved away is forgotten. Nothing about
+# subscribers it never held: not even their MAC reaches another site's gateway.
+DELTA_SITES = _ALL.format(
+    columns="d.id, CASE WHEN d.here THEN d.mac END AS mac, d.here AND d.enabled AS enabled,"
+    " CASE WHEN d.here THEN d.reason END AS reason,"
+    " CASE WHEN d.here THEN d.download_kbps ELSE 0 END AS download_kbps,"
+    " CASE WHEN d.here THEN d.upload_kbps ELSE 0 END AS upload_kbps",
+    latest=_LATEST.format(
+        held=", coalesce(site = ANY($3::uuid[]), false) AS here,"
+        " bool_or(coalesce(previous_site = ANY($3::uuid[]), false))"
+        " OVER (PARTITION BY subscriber_id) AS held"
+    ),
+    where=" WHERE d.here OR d.held",
+)
 _EMPTY = msgspec.Raw(b"[]")
 
 
@@ -85,22 +111,26 @@ async def _answer(
     async with tenant_scope(credential.tenant):
         conn = current_scope().connection
         gateway = await verify(credential)
-        sites = await site_ids(gateway["id"])
-        version = int(await conn.fetchval(_VERSION))
-        stale = epoch is not None and epoch != gateway["epoch"]
+        head = await conn.fetchrow(_HEAD, gateway["id"])
+        version, sites = int(head["version"]), list(head["sites"])
+        stale = epoch is not None and epoch != head["epoch"]
         # A version this cloud never reached (restored from a backup): start over, in full.
-        full = since is None or stale or since > version
+        # So does one from before the gateway's sites changed (an agent that sends no epoch).
+        full = since is None or stale or since > version or since < head["sites_version"]
         floor = 0 if full else since or 0
         entries = _EMPTY
         if floor < version:
-            query = _ENTRIES + (_KNOWN if full else "") + (_SERVED if sites else "")
+            if full:
+                query = FULL_SITES if sites else FULL_ALL
+            else:
+                query = DELTA_SITES if sites else DELTA_ALL
             args = (floor, version, sites) if sites else (floor, version)
             entries = msgspec.Raw((await conn.fetchval(query, *args)).encode())
         commands = await commands_for(gateway["id"], sites)
         answer = StateOut(
             version=version,
             full=full,
-            epoch=int(gateway["epoch"]),
+            epoch=int(head["epoch"]),
             subscribers=entries,
             portal=portal_info(credential.tenant),
             commands=commands,
@@ -159,7 +189,7 @@ async def ack(credential: GatewayCredential, data: AckIn) -> AckOut:
     async with tenant_scope(credential.tenant):
         gateway = await verify(credential, lock=True)
         conn = current_scope().connection
-        desired = int(await conn.fetchval(_VERSION))
+        desired = int(await conn.fetchval(netstate.VERSION))
         if data.version > desired:
             raise Invalid({"version": _("This version was never sent to the gateway.")})
         applied = int(gateway["applied_version"])
@@ -189,44 +219,3 @@ async def ack(credential: GatewayCredential, data: AckIn) -> AckOut:
             )
             applied = max(applied, data.version)
     return AckOut(applied_version=applied, desired_version=desired)
-
-
-def _failure_for(failures: list[dict[str, Any]], subscriber_id: str, mac: str | None) -> str | None:
-    for f in failures:
-        if f.get("id") == subscriber_id or (mac is not None and f.get("mac") == mac):
-            return str(f.get("error") or "failed")
-    return None
-
-
-async def enforcement(tenant: TenantRef, subscriber_id: str) -> EnforcementOut:
-    async with tenant_scope(tenant):
-        subscriber = await access_subscriber(subscriber_id)
-        latest = await current_scope().connection.fetchrow(
-            "SELECT version, mac FROM netstate_change WHERE subscriber_id = $1"
-            " ORDER BY version DESC LIMIT 1",
-            subscriber["id"],
-        )
-        gateways = await serving_gateways(subscriber["id"])
-    sid = str(subscriber["id"])
-    desired = int(latest["version"]) if latest else None
-    mac = latest["mac"] if latest else subscriber["cpe_mac"]
-    out = []
-    for g in gateways:
-        error = _failure_for(failures_of(g["failures"]), sid, mac)
-        applied = int(g["applied_version"])
-        done = (desired is None or applied >= desired) and error is None
-        out.append(
-            EnforcementGateway(
-                gateway_id=str(g["id"]),
-                name=g["name"],
-                applied_version=applied,
-                enforced=done,
-                error=error,
-            )
-        )
-    return EnforcementOut(
-        subscriber_id=sid,
-        desired_version=desired,
-        enforced=bool(out) and all(g.enforced for g in out),
-        gateways=out,
-    )

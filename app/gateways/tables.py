@@ -45,6 +45,9 @@ class Gateway(Table, tablename="gateway"):
     epoch = Integer(default=1)
     """Bumped when what the gateway serves changes (sites, a new enrollment): an agent that
     sends another epoch gets the full state, not a delta."""
+    sites_version = BigInt(default=0)
+    """The netstate version minted when its sites last changed: an agent that has seen only
+    older versions gets the full state, and has applied its sites once it acknowledges this."""
     last_seen_at = Timestamptz(null=True, default=None)
     last_ip = Varchar(length=64, default="")
     online = Boolean(default=False)
@@ -83,6 +86,18 @@ class GatewaySite(Table, tablename="gateway_site"):
     id = UUID(primary_key=True)
     gateway = ForeignKey(Gateway, on_delete=OnDelete.cascade, index=True)
     site = ForeignKey(Site, on_delete=OnDelete.restrict, index=True)
+
+
+class GatewaySiteSet(Table, tablename="gateway_site_set"):
+    """The sites a gateway serves from a netstate version on, one row per change: what a
+    gateway that acknowledged an older version still holds is known from the set in force
+    then (so staff see which gateways have not yet forgotten a subscriber)."""
+
+    id = UUID(primary_key=True)
+    gateway = ForeignKey(Gateway, on_delete=OnDelete.cascade, index=True)
+    version = BigInt()
+    site_ids = JSONB(default=[])
+    created_at = Timestamptz()
 
 
 class GatewayAck(Table, tablename="gateway_ack"):
@@ -153,6 +168,7 @@ GATEWAY_TABLES: list[type[Table]] = [
     Gateway,
     GatewayEnrollmentToken,
     GatewaySite,
+    GatewaySiteSet,
     GatewayAck,
     GatewayCommand,
     GatewaySample,
@@ -162,6 +178,8 @@ GATEWAY_TABLES: list[type[Table]] = [
 
 DDL = (
     "CREATE UNIQUE INDEX gateway_site_pair ON gateway_site (gateway, site)",
+    # Which sites a gateway served at a version: read newest first per gateway.
+    "CREATE INDEX gateway_site_set_version ON gateway_site_set (gateway, version)",
     # A duplicate telemetry sample (a retry) is ignored by ON CONFLICT on this index.
     "CREATE UNIQUE INDEX gateway_sample_seq ON gateway_sample (gateway, seq)",
     "CREATE INDEX gateway_sample_ts ON gateway_sample (gateway, ts)",

@@ -17,6 +17,11 @@ class NetstateChange(Table, tablename="netstate_change"):
     download_kbps = Integer()
     upload_kbps = Integer()
     occurred_at = Timestamptz()
+    site = UUID(null=True, default=None)
+    """The site the subscriber is behind with this state: the gateways serving it hold it."""
+    previous_site = UUID(null=True, default=None)
+    """Where the network held the subscriber just before this change (null: it held it
+    nowhere), so a gateway of that site that no longer serves it is told to forget it."""
 
 
 class NetstateVersion(Table, tablename="netstate_version"):

@@ -13,6 +13,7 @@ import asyncpg
 import msgspec
 from email_validator import EmailNotValidError, validate_email
 
+from app import netstate
 from app.core import audit
 from app.core.audit import Actor
 from app.core.events import emit
@@ -257,6 +258,9 @@ async def update_subscriber(
             await Subscriber.update({**changed, "updated_at": now()}).where(
                 Subscriber.id == row["id"]
             )
+            if "site" in changed:
+                # The new site's gateways take the subscriber, the old site's forget it.
+                await netstate.follow([row["id"]])
             await audit.record(
                 actor,
                 "subscriber.update",

@@ -27,7 +27,15 @@ async def enforce_new_speeds(event: PlanSpeedsChanged) -> None:
 
 @reacts_to(AccessPointMoved)
 async def follow_access_point(event: AccessPointMoved) -> None:
-    """A subscriber's site follows the access point its CPE connects to."""
+    """A subscriber's site follows the access point its CPE connects to, and so do the gateways
+    that hold it (rows locked in id order: two moves never deadlock)."""
+    moved = (
+        await Subscriber.select(Subscriber.id)
+        .where(Subscriber.access_point == event.access_point_id)
+        .order_by(Subscriber.id)
+        .lock_rows()
+    )
     await Subscriber.update({Subscriber.site: event.site_id}).where(
         Subscriber.access_point == event.access_point_id
     )
+    await netstate.follow([r["id"] for r in moved])

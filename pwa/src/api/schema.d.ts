@@ -1743,10 +1743,17 @@ export interface components {
         };
         /** EnforcementGateway */
         EnforcementGateway: {
+            /**
+             * @default enforce
+             * @enum {string}
+             */
+            action?: "enforce" | "forget";
             applied_version: number;
             enforced: boolean;
             error: string | null;
             gateway_id: string;
+            /** @default false */
+            holds?: boolean;
             name: string;
         };
         /** EnforcementOut */
