@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from app.billing.payments import access_subscriber
 from app.core import audit
 from app.core.audit import Actor
+from app.subscribers.access import access_subscriber
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 

@@ -18,6 +18,7 @@ from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
 from app.core.problems import Conflict, Invalid, NotFound
+from app.subscribers.access import access_subscriber
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope
 
@@ -29,15 +30,6 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise Invalid({field: _("This is not a valid id.")}) from None
-
-
-async def access_subscriber(subscriber_id: uuid.UUID) -> Any:
-    row = await current_scope().connection.fetchrow(
-        "SELECT id, status, suspension_reason FROM subscriber WHERE id = $1", subscriber_id
-    )
-    if row is None:
-        raise NotFound(_("No such subscriber."))
-    return row
 
 
 async def access_payment(payment_id: uuid.UUID) -> Any:
