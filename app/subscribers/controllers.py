@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from hashlib import sha256
 from typing import Any
 
 from litestar import Controller, Request, get, patch, post
@@ -8,6 +9,7 @@ from litestar.params import Parameter
 from app.audit import Actor
 from app.i18n import _
 from app.idempotency import IdempotencyKey
+from app.identity.sessions import Principal
 from app.problems import Invalid
 from app.subscribers import actions, importer, plan_changes, queries
 from app.subscribers.importer import ImportReport
@@ -66,11 +68,19 @@ class SubscriberController(Controller):
         summary="Import subscribers from CSV (dry_run=true only reports)",
         description="The CSV as the request body (text/csv) or as the `file` field of a "
         "multipart form. Columns: name, email, plan, and optionally phone, address, latitude, "
-        "longitude, language, status, cpe_mac, billing_start_date, external_id, site.",
+        "longitude, language, status, cpe_mac, billing_start_date, external_id, site. "
+        "All rows are imported or none; the dry run checks exactly what the import checks. "
+        "Only a manager may import active or suspended subscribers or CPE MAC addresses. "
+        "An import (not a dry run) honours `Idempotency-Key`.",
         request_max_body_size=importer.MAX_BYTES + 64 * 1024,
     )
     async def import_csv(
-        self, request: Req, tenant: TenantRef, actor: Actor, dry_run: bool = False
+        self,
+        request: Req,
+        tenant: TenantRef,
+        principal: Principal,
+        actor: Actor,
+        dry_run: bool = False,
     ) -> ImportReport:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
@@ -81,7 +91,11 @@ class SubscriberController(Controller):
             raw = await upload.read()
         else:
             raw = await request.body()
-        return await importer.run_import(tenant, raw, actor, dry_run=dry_run)
+        # A retried import answers what the first one did (a dry run writes nothing to repeat).
+        key = None if dry_run else IdempotencyKey.from_request(request, sha256(raw).hexdigest())
+        return await importer.run_import(
+            tenant, raw, actor, dry_run=dry_run, role=principal.role, idempotency=key
+        )
 
     @get(ONE, summary="One subscriber")
     async def get_subscriber(self, tenant: TenantRef, subscriber_id: str) -> SubscriberOut:
