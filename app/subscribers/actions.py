@@ -146,8 +146,7 @@ async def check_unique(clean: dict[str, Any], except_id: uuid.UUID | None = None
             raise Conflict(message, field=field)
 
 
-async def insert_subscriber(
-    scope: Scope,
+def subscriber_rows(
     clean: dict[str, Any],
     plan_id: uuid.UUID,
     actor: Actor,
@@ -155,10 +154,11 @@ async def insert_subscriber(
     status: str = st.PENDING,
     note: str = "created",
     extra: dict[str, Any] | None = None,
-) -> uuid.UUID:
-    """The subscriber row, its first history row and its portal account (inside the scope)."""
+) -> tuple[Subscriber, SubscriberStatusChange, SubscriberAccount]:
+    """The subscriber row, its first history row and its portal account, not yet inserted
+    (the CSV import inserts many at once)."""
     subscriber_id, at = uuid.uuid4(), now()
-    await Subscriber.insert(
+    return (
         Subscriber(
             id=subscriber_id,
             plan=plan_id,
@@ -167,9 +167,7 @@ async def insert_subscriber(
             updated_at=at,
             **clean,
             **(extra or {}),
-        )
-    )
-    await SubscriberStatusChange.insert(
+        ),
         SubscriberStatusChange(
             id=uuid.uuid4(),
             subscriber=subscriber_id,
@@ -181,11 +179,29 @@ async def insert_subscriber(
             actor_label=actor.label,
             occurred_at=at,
             recorded_at=at,
-        )
+        ),
+        SubscriberAccount(id=uuid.uuid4(), subscriber=subscriber_id, created_at=at),
     )
-    await SubscriberAccount.insert(
-        SubscriberAccount(id=uuid.uuid4(), subscriber=subscriber_id, created_at=at)
+
+
+async def insert_subscriber(
+    scope: Scope,
+    clean: dict[str, Any],
+    plan_id: uuid.UUID,
+    actor: Actor,
+    *,
+    status: str = st.PENDING,
+    note: str = "created",
+    extra: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    """The subscriber row, its first history row and its portal account (inside the scope)."""
+    subscriber, change, account = subscriber_rows(
+        clean, plan_id, actor, status=status, note=note, extra=extra
     )
+    await Subscriber.insert(subscriber)
+    await SubscriberStatusChange.insert(change)
+    await SubscriberAccount.insert(account)
+    subscriber_id: uuid.UUID = subscriber.id
     return subscriber_id
 
 

@@ -1,12 +1,13 @@
 """CSV import of existing subscribers, for a WISP moving from another system.
 
 All or nothing, and a dry run that says what the import would say: both run the same code in one
-transaction. Every row is checked (`import_rows`), then every good row is written, each under a
-savepoint, so that what only the database can refuse (a constraint, a value it cannot store, a
-subscriber created meanwhile by someone else) is reported against its row as well instead of
-ending the import. Then a dry run rolls back and reports; a real run with any bad row rolls back
-and answers 422 (403 when a row needs a role the importer lacks) listing them; a clean one
-records the gateways' desired state and commits, so it is visible all at once or not at all.
+transaction. Every row is checked (`import_rows`), then every good row is written
+(`import_write`: by chunks, a chunk the database refuses again row by row under savepoints), so
+that what only the database can refuse (a constraint, a value it cannot store, a subscriber
+created meanwhile by someone else) is reported against its row as well instead of ending the
+import. Then a dry run rolls back and reports; a real run with any bad row rolls back and answers
+422 (403 when a row needs a role the importer lacks) listing them; a clean one records the
+gateways' desired state and commits, so the import is visible all at once or not at all.
 
 A row whose `external_id` (or, without one, whose email) matches an existing subscriber is left
 alone, so running the same file again changes nothing. A real run honours `Idempotency-Key`.
@@ -17,12 +18,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from typing import Any
 
 import asyncpg
 import msgspec
 
-from app import audit
 from app.audit import Actor
 from app.i18n import _
 from app.idempotency import IdempotencyKey
@@ -31,10 +30,9 @@ from app.plans.tables import RatePlan
 from app.problems import Conflict, Invalid, Problem
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber
-from app.subscribers.actions import insert_subscriber, invite_after_commit
+from app.subscribers.actions import invite_after_commit
 from app.subscribers.import_rows import Checked, Planned, RowError, check_row, repeated_values
-from app.subscribers.tables import Subscriber
-from app.timeutil import now
+from app.subscribers.import_write import write_rows
 from tenants.registry import TenantRef
 from tenants.scope import Scope, tenant_scope
 
@@ -202,86 +200,6 @@ async def _check(
     return result
 
 
-def _refusal(exc: asyncpg.PostgresError) -> tuple[str, str]:
-    """The column and message for a row the database refused."""
-    constraint = getattr(exc, "constraint_name", None) or ""
-    if isinstance(exc, asyncpg.UniqueViolationError):
-        if "external_id" in constraint:
-            return "external_id", _("Another subscriber already has this external id.")
-        if "mac" in constraint:
-            return "cpe_mac", _("Another subscriber already uses this MAC address.")
-        if "email" in constraint:
-            return "email", _("Another subscriber already has this email address.")
-    column = getattr(exc, "column_name", None) or "row"
-    return column, _("The database cannot store this row as it is.")
-
-
-async def _matched(p: Planned) -> bool:
-    external = p.clean["external_id"]
-    return bool(
-        await Subscriber.exists().where(
-            (Subscriber.external_id == external)
-            if external
-            else (Subscriber.email == p.clean["email"])
-        )
-    )
-
-
-async def _write_row(scope: Scope, p: Planned, actor: Actor) -> Any:
-    from app.workorders.machine import INSTALLATION, new_work_order
-
-    extra: dict[str, Any] = {}
-    if p.mac:
-        extra.update(cpe_mac=p.mac, cpe_authenticated_at=now())
-    if p.status in st.KNOWN_TO_NETWORK:
-        extra.update(
-            billing_start_date=p.billing_start, activated_at=now(), suspension_reason=p.reason
-        )
-    subscriber_id = await insert_subscriber(
-        scope, p.clean, p.plan_id, actor, status=p.status, note="imported", extra=extra
-    )
-    if p.status == st.PENDING:
-        await new_work_order(subscriber_id, INSTALLATION, actor)
-    await audit.record(
-        actor,
-        "subscriber.import",
-        "subscriber",
-        subscriber_id,
-        line=p.line,
-        status=p.status,
-        external_id=p.clean["external_id"],
-    )
-    return subscriber_id
-
-
-async def _write(
-    scope: Scope,
-    checked: Checked,
-    actor: Actor,
-    progress: Callable[[int, int], None] | None,
-) -> list[tuple[Any, str]]:
-    """Every planned row, each under a savepoint; what the database refuses becomes a row
-    error. Returns the new subscribers' ids and statuses (the rows written)."""
-    conn = scope.connection
-    created: list[tuple[Any, str]] = []
-    total = len(checked.planned)
-    for done, p in enumerate(checked.planned, start=1):
-        await conn.execute("SAVEPOINT import_row")
-        try:
-            created.append((await _write_row(scope, p, actor), p.status))
-        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
-            await conn.execute("ROLLBACK TO SAVEPOINT import_row")
-            if isinstance(exc, asyncpg.UniqueViolationError) and await _matched(p):
-                checked.existing += 1  # imported meanwhile by another run, which committed
-            else:
-                field, message = _refusal(exc)
-                checked.errors.append(RowError(p.line, field, message))
-        await conn.execute("RELEASE SAVEPOINT import_row")
-        if progress and (done % PROGRESS_EVERY == 0 or done == total):
-            progress(done, total)
-    return created
-
-
 async def run_import(
     tenant: TenantRef,
     raw: bytes,
@@ -305,7 +223,7 @@ async def run_import(
             checked = await _check(tenant, scope, rows, role)
             if progress:
                 progress(0, len(checked.planned))
-            created = await _write(scope, checked, actor, progress)
+            created = await write_rows(checked, actor, progress)
             errors = sorted(checked.errors, key=lambda e: (e.row, e.field))
             report = ImportReport(dry_run, checked.rows, len(created), checked.existing, errors)
             if dry_run:

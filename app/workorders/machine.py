@@ -78,22 +78,29 @@ def check_allowed(verb: str, work_order: dict[str, Any]) -> None:
         )
 
 
+def work_order_row(
+    subscriber_id: uuid.UUID, kind: str, actor: Actor, description: str = ""
+) -> WorkOrder:
+    """A new work order, not yet inserted (the CSV import inserts many at once)."""
+    at = now()
+    return WorkOrder(
+        id=uuid.uuid4(),
+        subscriber=subscriber_id,
+        kind=kind,
+        status=OPEN,
+        description=description,
+        created_by=actor.id,
+        created_at=at,
+        updated_at=at,
+    )
+
+
 async def new_work_order(
     subscriber_id: uuid.UUID, kind: str, actor: Actor, description: str = ""
 ) -> uuid.UUID:
-    work_order_id, at = uuid.uuid4(), now()
-    await WorkOrder.insert(
-        WorkOrder(
-            id=work_order_id,
-            subscriber=subscriber_id,
-            kind=kind,
-            status=OPEN,
-            description=description,
-            created_by=actor.id,
-            created_at=at,
-            updated_at=at,
-        )
-    )
+    row = work_order_row(subscriber_id, kind, actor, description)
+    work_order_id: uuid.UUID = row.id
+    await WorkOrder.insert(row)
     await audit.record(
         actor,
         "work_order.create",
