@@ -57,14 +57,19 @@ class BillingController(Controller):
         return await settings_actions.update(tenant, data, actor)
 
     @post("/runs", summary="Run billing for a date", status_code=201)
-    async def start_run(self, data: RunIn, tenant: TenantRef, actor: Actor) -> Response[RunOut]:
+    async def start_run(
+        self, request: Request[Any, Any, Any], data: RunIn, tenant: TenantRef, actor: Actor
+    ) -> Response[RunOut]:
         as_of = runs.parse_as_of(data.as_of, tenant)
-        run_id, billable = await runs.create(tenant, as_of, actor)
+        key = IdempotencyKey.from_request(request, data)
+        run_id, billable = await runs.create(tenant, as_of, actor, key)
         if billable > runs.INLINE_LIMIT:
             from app.billing.jobs import run_billing
 
-            run_billing.send(str(tenant.id), str(run_id))
-            return Response(await runs.get(tenant, run_id), status_code=202)
+            run = await runs.get(tenant, run_id)
+            if run.status == "queued":  # a retry sends it again: the job claims it once
+                run_billing.send(str(tenant.id), str(run_id))
+            return Response(run, status_code=202)
         return Response(await runs.execute(tenant, run_id, actor), status_code=201)
 
     @get("/runs/{run_id:str}", summary="A billing run and what it did")
@@ -120,9 +125,17 @@ class InvoiceController(Controller):
         status_code=201,
     )
     async def credit(
-        self, invoice_id: str, data: CreditNoteIn, tenant: TenantRef, actor: Actor
+        self,
+        request: Request[Any, Any, Any],
+        invoice_id: str,
+        data: CreditNoteIn,
+        tenant: TenantRef,
+        actor: Actor,
     ) -> InvoiceOut:
-        return await invoices.credit_note(tenant, _id(invoice_id), data.reason, data.amount, actor)
+        key = IdempotencyKey.from_request(request, data)
+        return await invoices.credit_note(
+            tenant, _id(invoice_id), data.reason, data.amount, actor, key
+        )
 
 
 class PaymentController(Controller):

@@ -11,6 +11,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from app import audit
 from app.audit import Actor
 from app.billing import money, settings
@@ -19,6 +21,7 @@ from app.billing.periods import local_today
 from app.billing.schemas import InvoiceLineOut, InvoiceOut
 from app.billing.status import reactivate_if_clear
 from app.i18n import _
+from app.idempotency import IdempotencyKey
 from app.problems import Conflict, Invalid, NotFound
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope
@@ -160,12 +163,20 @@ async def void(tenant: TenantRef, invoice_id: uuid.UUID, reason: str, actor: Act
 
 
 async def credit_note(
-    tenant: TenantRef, invoice_id: uuid.UUID, reason: str, amount_text: str | None, actor: Actor
+    tenant: TenantRef,
+    invoice_id: uuid.UUID,
+    reason: str,
+    amount_text: str | None,
+    actor: Actor,
+    idempotency: IdempotencyKey | None = None,
 ) -> InvoiceOut:
-    """A credit note for part or all of an invoice's open balance, applied to it at once."""
+    """A credit note for part or all of an invoice's open balance, applied to it at once.
+    A retry with the same `Idempotency-Key` answers the same note instead of numbering another."""
     if not reason.strip():
         raise Invalid({"reason": _("Say why the invoice is corrected.")})
-    async with tenant_scope(tenant) as scope:
+    async with tenant_scope(tenant, idempotency=idempotency) as scope:
+        if scope.replayed:
+            return msgspec.convert(scope.replay, InvoiceOut)
         conn = scope.connection
         row = await access_invoice(invoice_id, lock=True)
         if row["kind"] != "invoice" or row["status"] == "void":
@@ -246,5 +257,6 @@ async def credit_note(
             actor,
             _("Invoice corrected by a credit note"),
         )
-        note = await access_invoice(note_id)
-    return invoice_out(note)
+        out = invoice_out(await access_invoice(note_id))
+        await scope.remember(msgspec.to_builtins(out))
+    return out

@@ -131,9 +131,10 @@ class AuthController(Controller):
         summary="Accept a staff invitation: creates your user; then sign in",
     )
     async def accept_invitation(
-        self, data: AcceptInvitationIn, tenant: TenantRef, actor: Actor
+        self, request: AnyRequest, data: AcceptInvitationIn, tenant: TenantRef, actor: Actor
     ) -> StaffOut:
-        return staff_out(await invitations.accept(tenant, data, actor))
+        key = IdempotencyKey.from_request(request, invitations.request_digest(data))
+        return staff_out(await invitations.accept(tenant, data, actor, key))
 
 
 def staff_out(row: dict[str, object]) -> StaffOut:

@@ -334,8 +334,13 @@ async def cancel(
     )
 
 
-async def resend_invitation(tenant: TenantRef, subscriber_id: str, actor: Actor) -> None:
-    async with tenant_scope(tenant) as scope:
+async def resend_invitation(
+    tenant: TenantRef, subscriber_id: str, actor: Actor, idempotency: IdempotencyKey | None = None
+) -> None:
+    """Mail a fresh portal link; a retry with the same `Idempotency-Key` mails nothing more."""
+    async with tenant_scope(tenant, idempotency=idempotency) as scope:
+        if scope.replayed:
+            return
         row = await access_subscriber(subscriber_id)
         if row["status"] == st.CANCELLED:
             raise Conflict(_("This subscriber is cancelled."))
@@ -348,3 +353,4 @@ async def resend_invitation(tenant: TenantRef, subscriber_id: str, actor: Actor)
             raise Conflict(_("This subscriber has already set a password."))
         await audit.record(actor, "subscriber.invite", "subscriber", row["id"])
         invite_after_commit(scope, row["id"])
+        await scope.remember({"subscriber_id": str(row["id"])})

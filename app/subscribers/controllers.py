@@ -161,5 +161,8 @@ class SubscriberController(Controller):
         return PlanChangePage(items=await plan_changes.list_plan_changes(tenant, subscriber_id))
 
     @post(ONE + "/portal-invitation", status_code=202, summary="Email the portal link again")
-    async def invite(self, tenant: TenantRef, subscriber_id: str, actor: Actor) -> None:
-        await actions.resend_invitation(tenant, subscriber_id, actor)
+    async def invite(
+        self, request: Req, tenant: TenantRef, subscriber_id: str, actor: Actor
+    ) -> None:
+        key = IdempotencyKey.from_request(request, {"subscriber_id": subscriber_id})
+        await actions.resend_invitation(tenant, subscriber_id, actor, key)
