@@ -163,3 +163,43 @@ async def test_defect_5_a_retried_portal_invitation_is_mailed_once(two_tenants: 
     assert (await a.post(path)).status_code == 202
     assert len(await audit_actions(a, action="subscriber.invite")) == 2
     assert (await b.post(path, headers=key("inv-1"))).status_code == 404
+
+
+async def test_defect_5_a_retried_signup_answers_the_first_signup(app: Any) -> None:
+    from tests.conftest import PASSWORD, http, tenant_client, unique_slug
+
+    slug = unique_slug()
+    body = {
+        "company_name": f"WISP {slug}",
+        "slug": slug,
+        "email": f"owner@{slug}.example.com",
+        "password": PASSWORD,
+    }
+    async with http(app) as base:
+        first = await base.post("/api/v1/signup", json=body, headers=key("signup-1"))
+        again = await base.post("/api/v1/signup", json=body, headers=key("signup-1"))
+        assert first.status_code == again.status_code == 201, again.text
+        assert (
+            first.json()
+            == again.json()
+            == {
+                "slug": slug,
+                "portal_url": f"http://{slug}.localhost:8000",
+            }
+        )
+        # Without the key the address is taken; with it but another body, refused.
+        assert (await base.post("/api/v1/signup", json=body)).status_code == 409
+        other = {**body, "company_name": "Someone Else"}
+        r = await base.post("/api/v1/signup", json=other, headers=key("signup-1"))
+        assert r.json()["type"] == "/problems/idempotency-key-reused"
+        # Another slug with the same key is another signup, not a replay of this one.
+        second_slug = unique_slug()
+        second = {**body, "slug": second_slug, "email": f"owner@{second_slug}.example.com"}
+        r = await base.post("/api/v1/signup", json=second, headers=key("signup-1"))
+        assert r.status_code == 201 and r.json()["slug"] == second_slug
+    owner = await tenant_client(app, slug, body["email"])
+    staff = ok(await owner.get("/api/v1/staff"))["items"]
+    assert [s["email"] for s in staff] == [body["email"]]  # one owner: one signup
+    records = await fetch(await tenant_of(owner), "SELECT request_hash FROM idempotency_record")
+    assert len(records) == 1
+    await owner.client.aclose()
