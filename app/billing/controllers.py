@@ -65,12 +65,16 @@ class BillingController(Controller):
         status_code=201,
         roles=allow(Role.MANAGER, Role.FINANCE),
     )
-    async def start_run(self, data: RunIn, tenant: TenantRef, actor: Actor) -> Response[RunOut]:
+    async def start_run(
+        self, idempotency: IdempotencyKey | None, data: RunIn, tenant: TenantRef, actor: Actor
+    ) -> Response[RunOut]:
         as_of = runs.parse_as_of(data.as_of, tenant)
-        run_id, billable = await runs.create(tenant, as_of, actor)
+        run_id, billable = await runs.create(tenant, as_of, actor, idempotency)
         if billable > runs.INLINE_LIMIT:
-            await enqueue("billing.run_billing", tenant.id, run_id)
-            return Response(await runs.get(tenant, run_id), status_code=202)
+            run = await runs.get(tenant, run_id)
+            if run.status == "queued":  # a retry sends it again: the job claims it once
+                await enqueue("billing.run_billing", tenant.id, run_id)
+            return Response(run, status_code=202)
         return Response(await runs.execute(tenant, run_id, actor), status_code=201)
 
     @get(
@@ -147,9 +151,16 @@ class InvoiceController(Controller):
         roles=allow(Role.MANAGER, Role.FINANCE),
     )
     async def credit(
-        self, invoice_id: str, data: CreditNoteIn, tenant: TenantRef, actor: Actor
+        self,
+        idempotency: IdempotencyKey | None,
+        invoice_id: str,
+        data: CreditNoteIn,
+        tenant: TenantRef,
+        actor: Actor,
     ) -> InvoiceOut:
-        return await invoices.credit_note(tenant, _id(invoice_id), data.reason, data.amount, actor)
+        return await invoices.credit_note(
+            tenant, _id(invoice_id), data.reason, data.amount, actor, idempotency
+        )
 
 
 class PaymentController(Controller):

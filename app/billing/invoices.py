@@ -11,6 +11,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from app.billing import compose, issuing, money, settings, snapshots
 from app.billing.numbering import format_number, next_number
 from app.billing.periods import local_today
@@ -19,6 +21,7 @@ from app.billing.status import reactivate_if_clear
 from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _, use_language
+from app.core.idempotency import IdempotencyKey
 from app.core.pagination import decode_cursor, next_cursor
 from app.core.problems import Conflict, Invalid, NotFound
 from tenants.registry import TenantRef
@@ -156,12 +159,20 @@ async def void(tenant: TenantRef, invoice_id: uuid.UUID, reason: str, actor: Act
 
 
 async def credit_note(
-    tenant: TenantRef, invoice_id: uuid.UUID, reason: str, amount_text: str | None, actor: Actor
+    tenant: TenantRef,
+    invoice_id: uuid.UUID,
+    reason: str,
+    amount_text: str | None,
+    actor: Actor,
+    idempotency: IdempotencyKey | None = None,
 ) -> InvoiceOut:
-    """A credit note for part or all of an invoice's open balance, applied to it at once."""
+    """A credit note for part or all of an invoice's open balance, applied to it at once.
+    A retry with the same `Idempotency-Key` answers the same note instead of numbering another."""
     if not reason.strip():
         raise Invalid({"reason": _("Say why the invoice is corrected.")})
-    async with tenant_scope(tenant) as scope:
+    async with tenant_scope(tenant, idempotency=idempotency) as scope:
+        if scope.replayed:
+            return msgspec.convert(scope.replay, InvoiceOut)
         conn = scope.connection
         row = await access_invoice(invoice_id, lock=True)
         if row["kind"] != "invoice" or row["status"] == "void":
@@ -250,5 +261,6 @@ async def credit_note(
             actor,
             _("Invoice corrected by a credit note"),
         )
-        note = await access_invoice(note_id)
-    return invoice_out(note)
+        out = invoice_out(await access_invoice(note_id))
+        await scope.remember(msgspec.to_builtins(out))
+    return out

@@ -12,6 +12,7 @@ from app.billing.schemas import RunOut
 from app.core.audit import Actor
 from app.core.config import get_settings
 from app.core.i18n import _
+from app.core.idempotency import IdempotencyKey
 from app.core.problems import Invalid, NotFound
 from app.core.timeutil import iso
 from tenants.registry import TenantRef
@@ -45,10 +46,18 @@ def run_out(row: Any) -> RunOut:
     )
 
 
-async def create(tenant: TenantRef, as_of: dt.date, actor: Actor) -> tuple[uuid.UUID, int]:
-    """Record a queued run; returns its id and how many subscribers it will look at."""
+async def create(
+    tenant: TenantRef, as_of: dt.date, actor: Actor, idempotency: IdempotencyKey | None = None
+) -> tuple[uuid.UUID, int]:
+    """Record a queued run; returns its id and how many subscribers it will look at.
+
+    A retry with the same `Idempotency-Key` gets the first request's run back, not a new one:
+    executing it again is harmless (`execute` claims a queued run once), and the caller does
+    exactly that, so a run whose first request died before executing it still happens."""
     run_id = uuid.uuid4()
-    async with tenant_scope(tenant) as scope:
+    async with tenant_scope(tenant, idempotency=idempotency) as scope:
+        if scope.replayed:
+            return uuid.UUID(scope.replay["run_id"]), int(scope.replay["billable"])
         await scope.connection.execute(
             "INSERT INTO billing_run (id, as_of, status, started_at, started_by)"
             " VALUES ($1, $2, 'queued', now(), $3)",
@@ -61,6 +70,7 @@ async def create(tenant: TenantRef, as_of: dt.date, actor: Actor) -> tuple[uuid.
                 "SELECT count(*) FROM subscriber WHERE billing_start_date <= $1", as_of
             )
         )
+        await scope.remember({"run_id": str(run_id), "billable": billable})
     return run_id, billable
 
 

@@ -46,6 +46,28 @@ class Actor:
 SYSTEM = Actor(type="system", label="system")
 
 
+def event_row(
+    actor: Actor,
+    action: str,
+    object_type: str = "",
+    object_id: object = "",
+    **data: Any,
+) -> AuditEvent:
+    """The audit row `record` writes, not yet inserted (bulk paths insert many at once)."""
+    return AuditEvent(
+        occurred_at=dt.datetime.now(dt.UTC),
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id) if object_id else "",
+        data=data,
+        ip=actor.ip,
+        request_id=actor.request_id,
+    )
+
+
 async def record(
     actor: Actor,
     action: str,
@@ -54,20 +76,7 @@ async def record(
     **data: Any,
 ) -> None:
     """Append an audit row; call it inside the action's tenant scope."""
-    await AuditEvent.insert(
-        AuditEvent(
-            occurred_at=dt.datetime.now(dt.UTC),
-            actor_type=actor.type,
-            actor_id=actor.id,
-            actor_label=actor.label,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id) if object_id else "",
-            data=data,
-            ip=actor.ip,
-            request_id=actor.request_id,
-        )
-    )
+    await AuditEvent.insert(event_row(actor, action, object_type, object_id, **data))
 
 
 DDL = (

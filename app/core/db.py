@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import asyncpg
+from piccolo.columns import JSON, JSONB
 from piccolo.engine.postgres import PostgresEngine
+from piccolo.table import Table
+from piccolo.utils.encoding import dump_json
 
 from app.core.config import get_settings
 from app.core.problems import Conflict
@@ -54,3 +58,26 @@ def refuse_if_referenced(message: str) -> Iterator[None]:
         yield
     except asyncpg.ForeignKeyViolationError:
         raise Conflict(message) from None
+
+
+async def insert_many(connection: Any, table: type[Table], instances: list[Table]) -> None:
+    """One prepared INSERT sent for every instance at once (asyncpg pipelines `executemany`):
+    several times faster than Piccolo building one long statement for the same rows (the
+    instances carry their defaults already). For bulk paths such as the CSV import."""
+    if not instances:
+        return
+    columns = table._meta.columns
+    names = ", ".join(f'"{c._meta.db_column_name}"' for c in columns)
+    params = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    json_columns = {i for i, c in enumerate(columns) if isinstance(c, JSON | JSONB)}
+    records = []
+    for instance in instances:
+        values = [getattr(instance, c._meta.name) for c in columns]
+        for i in json_columns:
+            if not isinstance(values[i], str | None):
+                values[i] = dump_json(values[i])
+        records.append(values)
+    await connection.executemany(
+        f"INSERT INTO {table._meta.get_formatted_tablename()} ({names}) VALUES ({params})",
+        records,
+    )

@@ -268,11 +268,27 @@ class TelemetryIn(msgspec.Struct):
     samples: list[SampleIn]
 
 
-class TelemetryOut(msgspec.Struct):
+class UsageRejection(msgspec.Struct):
+    """A per-subscriber amount the cloud did not count (the rest of the batch is taken)."""
+
+    seq: int
+    id: str | None
+    mac: str | None
+    reason: str
+    """`not_served` (the subscriber is not behind this gateway's sites) or `implausible`
+    (more than a 10 Gb/s line carries in the sample's interval)."""
+    message: str
+
+
+class TelemetryOut(msgspec.Struct, omit_defaults=True):
     accepted: int
     duplicates: int
     gaps: int
     last_seq: int
+    usage_rejected: int = 0
+    """How many per-subscriber amounts were not counted (only present when some were)."""
+    rejections: list[UsageRejection] = []
+    """The first 100 of them, with the reason."""
 
 
 class PortalIn(msgspec.Struct):

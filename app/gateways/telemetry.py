@@ -8,6 +8,14 @@ previous sample, across a wrap when the difference is plausible, else the counte
 (reboot, interface re-created) and counting starts again from the new value. A changed
 `boot_id` is a reset for certain. Per-subscriber bytes arrive as amounts since the previous
 sample (the agent unwraps its own counters) and are added to hourly buckets for data caps.
+
+Usage feeds data caps, so a gateway is believed only about what it can have seen: the
+subscribers it serves (those behind its sites; a gateway with no sites serves all), and no more
+bytes per direction than a 10 Gb/s line carries in the sample's interval (since the previous
+sample, or for a gateway's first since its enrollment; at least one second). Anything else is
+dropped item by item and listed in the answer (`usage_rejected`, `rejections`) rather than
+refusing the batch with a 422: the agent drops a refused batch, and with it the WAN samples and
+the honest usage that came along. Usage naming no subscriber of the tenant is ignored as before.
 """
 
 from __future__ import annotations
@@ -20,8 +28,9 @@ from typing import Any
 from app.core.i18n import _
 from app.core.problems import Invalid
 from app.core.timeutil import now
+from app.gateways.access import SUBSCRIBER_SITE, site_ids
 from app.gateways.credentials import GatewayCredential, verify
-from app.gateways.schemas import SampleIn, TelemetryIn, TelemetryOut, UsageIn
+from app.gateways.schemas import SampleIn, TelemetryIn, TelemetryOut, UsageIn, UsageRejection
 from app.plans.access import parse_id
 from app.subscribers.mac import normalise_mac
 from tenants.scope import current_scope, tenant_scope
@@ -29,6 +38,9 @@ from tenants.scope import current_scope, tenant_scope
 MAX_SAMPLES = 1000
 MAX_LINK_BYTES_PER_S = 100e9 / 8
 """The fastest WAN we believe in (100 Gb/s): a "wrap" implying more is a reset."""
+MAX_USAGE_BYTES_PER_S = 10e9 / 8
+"""The fastest subscriber line we believe in (10 Gb/s each way): more in an interval is refused."""
+MAX_REJECTIONS_LISTED = 100
 MAX_FUTURE = dt.timedelta(minutes=5)
 MAX_PAST = dt.timedelta(days=7)
 
@@ -118,6 +130,67 @@ async def _subscriber_ids(
     return by_id, by_mac
 
 
+async def _served(gateway_id: uuid.UUID, subscribers: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `subscribers` behind the gateway's sites (all, for a gateway with none)."""
+    if not subscribers:
+        return subscribers  # a batch without usage costs no query
+    sites = await site_ids(gateway_id)
+    if not sites:
+        return subscribers
+    rows = await current_scope().connection.fetch(
+        f"SELECT s.id FROM subscriber s WHERE s.id = ANY($1::uuid[])"
+        f" AND {SUBSCRIBER_SITE} = ANY($2::uuid[])",
+        list(subscribers),
+        sites,
+    )
+    return {r["id"] for r in rows}
+
+
+class _Usage:
+    """Per-subscriber bytes of one batch: hourly buckets, and what was refused."""
+
+    def __init__(self, served: set[uuid.UUID]) -> None:
+        self.served = served
+        self.buckets: dict[tuple[uuid.UUID, dt.datetime], list[int]] = defaultdict(lambda: [0, 0])
+        self.rejected = 0
+        self.rejections: list[UsageRejection] = []
+
+    def _reject(self, seq: int, usage: UsageIn, reason: str, message: str) -> None:
+        self.rejected += 1
+        if len(self.rejections) < MAX_REJECTIONS_LISTED:
+            self.rejections.append(
+                UsageRejection(seq=seq, id=usage.id, mac=usage.mac, reason=reason, message=message)
+            )
+
+    def add(
+        self, s: SampleIn, sids: list[uuid.UUID | None], hour: dt.datetime, span: float
+    ) -> None:
+        limit = MAX_USAGE_BYTES_PER_S * max(span, 1.0)
+        totals: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0, 0])
+        for u, sid in zip(s.subscribers, sids, strict=True):
+            if sid is not None:
+                totals[sid][0] += u.rx_bytes
+                totals[sid][1] += u.tx_bytes
+        for u, sid in zip(s.subscribers, sids, strict=True):
+            if sid is None:
+                continue
+            if sid not in self.served:
+                self._reject(
+                    s.seq, u, "not_served", _("This gateway does not serve this subscriber.")
+                )
+            elif max(totals[sid]) > limit:
+                self._reject(
+                    s.seq,
+                    u,
+                    "implausible",
+                    _("More bytes than a 10 Gb/s line carries in the sample's interval."),
+                )
+            else:
+                bucket = self.buckets[(sid, hour)]
+                bucket[0] += u.rx_bytes
+                bucket[1] += u.tx_bytes
+
+
 def _who(
     usage: UsageIn, by_id: dict[str, uuid.UUID], by_mac: dict[str, uuid.UUID]
 ) -> uuid.UUID | None:
@@ -138,7 +211,7 @@ async def ingest(credential: GatewayCredential, data: TelemetryIn) -> TelemetryO
         conn = current_scope().connection
         last = await conn.fetchrow(
             "SELECT telemetry_seq, boot_id, wan_rx_counter, wan_tx_counter, last_sample_at,"
-            " circuit_ok FROM gateway WHERE id = $1",
+            " circuit_ok, enrolled_at FROM gateway WHERE id = $1",
             gateway["id"],
         )
         seq, boot = int(last["telemetry_seq"]), last["boot_id"]
@@ -146,8 +219,8 @@ async def ingest(credential: GatewayCredential, data: TelemetryIn) -> TelemetryO
         tx_prev = int(last["wan_tx_counter"]) if last["wan_tx_counter"] is not None else None
         at_prev, circuit = last["last_sample_at"], last["circuit_ok"]
         by_id, by_mac = await _subscriber_ids(samples)
+        usage = _Usage(await _served(gateway["id"], {*by_id.values(), *by_mac.values()}))
         cols: list[list[Any]] = [[] for _ in range(14)]
-        usage: dict[tuple[uuid.UUID, dt.datetime], list[int]] = defaultdict(lambda: [0, 0])
         duplicates = gaps = 0
         for s in samples:
             if s.seq <= seq:
@@ -171,12 +244,11 @@ async def ingest(credential: GatewayCredential, data: TelemetryIn) -> TelemetryO
             for col, value in zip(cols, row, strict=True):
                 col.append(value)
             hour = at.replace(minute=0, second=0, microsecond=0)
-            for u in s.subscribers:
-                sid = _who(u, by_id, by_mac)
-                if sid is not None:
-                    bucket = usage[(sid, hour)]
-                    bucket[0] += u.rx_bytes
-                    bucket[1] += u.tx_bytes
+            if s.subscribers:
+                # Usage since the previous sample; a gateway's first counts from enrollment.
+                start = at_prev or last["enrolled_at"] or at
+                span = max(0.0, (at - start).total_seconds())
+                usage.add(s, [_who(u, by_id, by_mac) for u in s.subscribers], hour, span)
             seq, rx_prev, tx_prev, at_prev = s.seq, s.wan_rx_bytes, s.wan_tx_bytes, at
             boot = s.boot_id or boot
             if s.circuit_ok is not None:
@@ -196,15 +268,22 @@ async def ingest(credential: GatewayCredential, data: TelemetryIn) -> TelemetryO
                 at_prev,
                 circuit,
             )
-        if usage:
-            keys = list(usage)
+        if usage.buckets:
+            keys = list(usage.buckets)
             await conn.execute(
                 _UPSERT_USAGE,
                 gateway["id"],
                 [uuid.uuid4() for _ in keys],
                 [k[0] for k in keys],
                 [k[1] for k in keys],
-                [usage[k][0] for k in keys],
-                [usage[k][1] for k in keys],
+                [usage.buckets[k][0] for k in keys],
+                [usage.buckets[k][1] for k in keys],
             )
-    return TelemetryOut(accepted=len(cols[0]), duplicates=duplicates, gaps=gaps, last_seq=seq)
+    return TelemetryOut(
+        accepted=len(cols[0]),
+        duplicates=duplicates,
+        gaps=gaps,
+        last_seq=seq,
+        usage_rejected=usage.rejected,
+        rejections=usage.rejections,
+    )

@@ -133,9 +133,13 @@ class AuthController(Controller):
         roles=allow(ANYONE),
     )
     async def accept_invitation(
-        self, data: AcceptInvitationIn, tenant: TenantRef, actor: Actor
+        self,
+        idempotency: IdempotencyKey | None,
+        data: AcceptInvitationIn,
+        tenant: TenantRef,
+        actor: Actor,
     ) -> StaffOut:
-        return staff_out(await invitations.accept(tenant, data, actor))
+        return staff_out(await invitations.accept(tenant, data, actor, idempotency))
 
 
 def staff_out(row: dict[str, object]) -> StaffOut:

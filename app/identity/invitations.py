@@ -153,40 +153,51 @@ def _link_error(expired: bool = False) -> Invalid:
     return Invalid({"token": _("This invitation link is not valid or was already used.")})
 
 
-async def accept(tenant: TenantRef, data: AcceptInvitationIn, actor: Actor) -> dict[str, Any]:
+async def accept(
+    tenant: TenantRef,
+    data: AcceptInvitationIn,
+    actor: Actor,
+    idempotency: IdempotencyKey | None = None,
+) -> dict[str, Any]:
     """Create the invited user. A reused, revoked, expired or unknown token changes nothing.
 
     Attempts are throttled per client address (no account is known before the token is):
-    a guess costs as much as a failed sign-in.
+    a guess costs as much as a failed sign-in. A retry with the same `Idempotency-Key` answers
+    the user the first request created.
     """
     await throttle.check(tenant, None, actor.ip)
     failure: Invalid | None = None
-    user: dict[str, Any] | None = None
-    async with tenant_scope(tenant):
-        invitation = None
-        if plausible(data.token):
-            invitation = (
-                await StaffInvitation.select()
-                .where(StaffInvitation.token_hash == token_hash(data.token))
-                .lock_rows("UPDATE")
-                .first()
-            )
-        if (
-            invitation is None
-            or not matches(data.token, invitation["token_hash"])
-            or invitation["accepted_at"] is not None
-            or invitation["revoked_at"] is not None
-        ):
-            failure = _link_error()
-        elif invitation["expires_at"] <= now():
-            failure = _link_error(expired=True)
-        else:
+    try:
+        async with tenant_scope(tenant, idempotency=idempotency) as scope:
+            if scope.replayed:
+                return await access_staff(scope.replay["user_id"])
+            invitation = None
+            if plausible(data.token):
+                invitation = (
+                    await StaffInvitation.select()
+                    .where(StaffInvitation.token_hash == token_hash(data.token))
+                    .lock_rows("UPDATE")
+                    .first()
+                )
+            if (
+                invitation is None
+                or not matches(data.token, invitation["token_hash"])
+                or invitation["accepted_at"] is not None
+                or invitation["revoked_at"] is not None
+            ):
+                failure = _link_error()
+            elif invitation["expires_at"] <= now():
+                failure = _link_error(expired=True)
+            if failure is not None:
+                raise failure  # inside the scope: the key's claim rolls back, a retry is new
+            assert invitation is not None
             user = await _create_user(tenant, invitation, data, actor)
-    if failure is not None:
-        await throttle.failed(tenant, None, actor.ip)
-        raise failure
+            await scope.remember({"user_id": str(user["id"])})
+    except Invalid:
+        if failure is not None:
+            await throttle.failed(tenant, None, actor.ip)
+        raise
     await throttle.succeeded(tenant, None, actor.ip)
-    assert user is not None
     return user
 
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from litestar import Controller, post
+from typing import Any
+
+from litestar import Controller, Request, post
 
 from app.core.audit import Actor
 from app.core.roles import ANYONE, Role, allow
-from app.signup import actions, confirmation
+from app.signup import actions, confirmation, idempotency
 from app.signup.schemas import ConfirmIn, ConfirmOut, SignupIn, SignupOut
 from tenants.context import on_base_host, on_tenant_host
 from tenants.registry import TenantRef
@@ -16,8 +18,16 @@ class SignupController(Controller):
     tags = ["signup"]
 
     @post("", status_code=201, summary="Sign a new WISP up", roles=allow(ANYONE))
-    async def sign_up(self, data: SignupIn, actor: Actor) -> SignupOut:
-        return await actions.sign_up(data, actor)
+    async def sign_up(
+        self, request: Request[Any, Any, Any], data: SignupIn, actor: Actor
+    ) -> SignupOut:
+        key = idempotency.key_for(request, data)
+        if key is not None and (first := await idempotency.replay(data, key)) is not None:
+            return first
+        out = await actions.sign_up(data, actor)
+        if key is not None:
+            await idempotency.remember(out, key)
+        return out
 
 
 class OwnerConfirmationController(Controller):

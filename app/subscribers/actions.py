@@ -27,7 +27,7 @@ from app.network.actions import clean_coordinates
 from app.plans.access import access_plan
 from app.subscribers import status as st
 from app.subscribers.access import access_subscriber, normalise_email
-from app.subscribers.events import SubscriberAwaitsInstallation
+from app.subscribers.events import Installation, SubscribersAwaitInstallation
 from app.subscribers.schemas import (
     CancelSubscriberIn,
     ResumeIn,
@@ -151,8 +151,7 @@ async def check_unique(clean: dict[str, Any], except_id: uuid.UUID | None = None
             raise Conflict(message, field=field)
 
 
-async def insert_subscriber(
-    scope: Scope,
+def subscriber_rows(
     clean: dict[str, Any],
     plan_id: uuid.UUID,
     actor: Actor,
@@ -160,10 +159,11 @@ async def insert_subscriber(
     status: str = st.PENDING,
     note: str = "created",
     extra: dict[str, Any] | None = None,
-) -> uuid.UUID:
-    """The subscriber row, its first history row and its portal account (inside the scope)."""
+) -> tuple[Subscriber, SubscriberStatusChange, SubscriberAccount]:
+    """The subscriber row, its first history row and its portal account, not yet inserted
+    (the CSV import inserts many at once)."""
     subscriber_id, at = uuid.uuid4(), now()
-    await Subscriber.insert(
+    return (
         Subscriber(
             id=subscriber_id,
             plan=plan_id,
@@ -172,9 +172,7 @@ async def insert_subscriber(
             updated_at=at,
             **clean,
             **(extra or {}),
-        )
-    )
-    await SubscriberStatusChange.insert(
+        ),
         SubscriberStatusChange(
             id=uuid.uuid4(),
             subscriber=subscriber_id,
@@ -186,11 +184,29 @@ async def insert_subscriber(
             actor_label=actor.label,
             occurred_at=at,
             recorded_at=at,
-        )
+        ),
+        SubscriberAccount(id=uuid.uuid4(), subscriber=subscriber_id, created_at=at),
     )
-    await SubscriberAccount.insert(
-        SubscriberAccount(id=uuid.uuid4(), subscriber=subscriber_id, created_at=at)
+
+
+async def insert_subscriber(
+    scope: Scope,
+    clean: dict[str, Any],
+    plan_id: uuid.UUID,
+    actor: Actor,
+    *,
+    status: str = st.PENDING,
+    note: str = "created",
+    extra: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    """The subscriber row, its first history row and its portal account (inside the scope)."""
+    subscriber, change, account = subscriber_rows(
+        clean, plan_id, actor, status=status, note=note, extra=extra
     )
+    await Subscriber.insert(subscriber)
+    await SubscriberStatusChange.insert(change)
+    await SubscriberAccount.insert(account)
+    subscriber_id: uuid.UUID = subscriber.id
     return subscriber_id
 
 
@@ -228,9 +244,8 @@ async def create_subscriber(
             plan_id=str(plan["id"]),
         )
         work_order_id = uuid.uuid4()
-        await emit(
-            SubscriberAwaitsInstallation(subscriber_id, work_order_id, data.notes.strip(), actor)
-        )
+        installation = Installation(subscriber_id, work_order_id, data.notes.strip())
+        await emit(SubscribersAwaitInstallation([installation], actor))
         invite_after_commit(scope, subscriber_id)
         row = await access_subscriber(subscriber_id)
         out = SubscriberCreatedOut(
@@ -322,8 +337,13 @@ async def cancel(
     )
 
 
-async def resend_invitation(tenant: TenantRef, subscriber_id: str, actor: Actor) -> None:
-    async with tenant_scope(tenant) as scope:
+async def resend_invitation(
+    tenant: TenantRef, subscriber_id: str, actor: Actor, idempotency: IdempotencyKey | None = None
+) -> None:
+    """Mail a fresh portal link; a retry with the same `Idempotency-Key` mails nothing more."""
+    async with tenant_scope(tenant, idempotency=idempotency) as scope:
+        if scope.replayed:
+            return
         row = await access_subscriber(subscriber_id)
         await require_confirmed(tenant, "subscribers")
         if row["status"] == st.CANCELLED:
@@ -337,3 +357,4 @@ async def resend_invitation(tenant: TenantRef, subscriber_id: str, actor: Actor)
             raise Conflict(_("This subscriber has already set a password."))
         await audit.record(actor, "subscriber.invite", "subscriber", row["id"])
         invite_after_commit(scope, row["id"])
+        await scope.remember({"subscriber_id": str(row["id"])})

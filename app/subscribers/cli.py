@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table as RichTable
 
 from app.core.audit import Actor
-from app.core.problems import Invalid
+from app.core.problems import Invalid, Problem
 from app.subscribers.importer import ImportRejected, RowError, run_import
 from tenants.registry import tenant_by_slug
 
@@ -59,6 +59,9 @@ async def import_subscribers(
     except Invalid as invalid:
         for name, message in invalid.errors.items():
             console.print(f"[red]{name}: {message}[/red]")
+        return 1
+    except Problem as problem:
+        console.print(f"[red]{problem.detail or problem.title()}[/red]")
         return 1
     if report.errors:
         console.print(_errors_table(report.errors))

@@ -8,6 +8,7 @@ from litestar.params import Parameter
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.idempotency import IdempotencyKey
+from app.core.principal import Principal
 from app.core.problems import Invalid
 from app.core.roles import STAFF, Role, allow
 from app.subscribers import actions, importer, plan_changes, queries
@@ -76,12 +77,21 @@ class SubscriberController(Controller):
         summary="Import subscribers from CSV (dry_run=true only reports)",
         description="The CSV as the request body (text/csv) or as the `file` field of a "
         "multipart form. Columns: name, email, plan, and optionally phone, address, latitude, "
-        "longitude, language, status, cpe_mac, billing_start_date, external_id, site.",
+        "longitude, language, status, cpe_mac, billing_start_date, external_id, site. "
+        "All rows are imported or none; the dry run checks exactly what the import checks. "
+        "Only a manager may import active or suspended subscribers or CPE MAC addresses. "
+        "An import (not a dry run) honours `Idempotency-Key`.",
         request_max_body_size=importer.MAX_BYTES + 64 * 1024,
         roles=allow(Role.MANAGER, Role.SALES),
     )
     async def import_csv(
-        self, request: Req, tenant: TenantRef, actor: Actor, dry_run: bool = False
+        self,
+        idempotency: IdempotencyKey | None,
+        request: Req,
+        tenant: TenantRef,
+        principal: Principal,
+        actor: Actor,
+        dry_run: bool = False,
     ) -> ImportReport:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
@@ -92,7 +102,15 @@ class SubscriberController(Controller):
             raw = await upload.read()
         else:
             raw = await request.body()
-        return await importer.run_import(tenant, raw, actor, dry_run=dry_run)
+        # A retried import answers what the first one did (a dry run writes nothing to repeat).
+        return await importer.run_import(
+            tenant,
+            raw,
+            actor,
+            dry_run=dry_run,
+            role=principal.role,
+            idempotency=None if dry_run else idempotency,
+        )
 
     @get(ONE, summary="One subscriber", roles=allow(STAFF))
     async def get_subscriber(self, tenant: TenantRef, subscriber_id: str) -> SubscriberOut:
@@ -192,8 +210,14 @@ class SubscriberController(Controller):
         summary="Email the portal link again",
         roles=allow(Role.MANAGER, Role.SALES, Role.CUSTOMER_SERVICE),
     )
-    async def invite(self, tenant: TenantRef, subscriber_id: str, actor: Actor) -> None:
-        await actions.resend_invitation(tenant, subscriber_id, actor)
+    async def invite(
+        self,
+        idempotency: IdempotencyKey | None,
+        tenant: TenantRef,
+        subscriber_id: str,
+        actor: Actor,
+    ) -> None:
+        await actions.resend_invitation(tenant, subscriber_id, actor, idempotency)
 
 
 HANDLERS = [SubscriberController, PortalController]

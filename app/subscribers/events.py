@@ -11,14 +11,20 @@ from app.core.audit import Actor
 
 
 @dataclass(frozen=True)
-class SubscriberAwaitsInstallation:
-    """A new subscriber who must be installed: the installation work order opens under
-    `work_order_id`, in the same transaction (the sale's answer names it)."""
-
-    required: ClassVar[bool] = True
+class Installation:
     subscriber_id: uuid.UUID
     work_order_id: uuid.UUID
-    description: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SubscribersAwaitInstallation:
+    """New subscribers who must be installed (one sale, or a whole CSV import): each one's
+    installation work order opens under its `work_order_id`, in the same transaction (the
+    sale's answer names it)."""
+
+    required: ClassVar[bool] = True
+    installations: list[Installation]
     actor: Actor
 
 

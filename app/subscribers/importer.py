@@ -1,45 +1,46 @@
 """CSV import of existing subscribers, for a WISP moving from another system.
 
-Every row is checked first (a dry run stops there and reports each bad row). The import itself
-refuses a file with any bad row, then writes in chunks, each its own transaction. A row whose
-`external_id` (or, without one, whose email) matches an existing subscriber is left alone, so
-running the same file again changes nothing, and a run interrupted halfway is finished by
-running it again.
+All or nothing, and a dry run that says what the import would say: both run the same code in one
+transaction. Every row is checked (`import_rows`), then every good row is written
+(`import_write`: by chunks, a chunk the database refuses again row by row under savepoints), so
+that what only the database can refuse (a constraint, a value it cannot store, a subscriber
+created meanwhile by someone else) is reported against its row as well instead of ending the
+import. Then a dry run rolls back and reports; a real run with any bad row rolls back and answers
+422 (403 when a row needs a role the importer lacks) listing them; a clean one records the
+gateways' desired state and commits, so the import is visible all at once or not at all.
+
+A row whose `external_id` (or, without one, whose email) matches an existing subscriber is left
+alone, so running the same file again changes nothing. A real run honours `Idempotency-Key`.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
+import asyncpg
 import msgspec
 
-from app.core import audit
 from app.core.audit import Actor
-from app.core.events import emit
 from app.core.i18n import _
-from app.core.problems import Invalid, Problem
-from app.core.timeutil import now
+from app.core.idempotency import IdempotencyKey
+from app.core.problems import Conflict, Invalid, Problem
 from app.network.access import sites_by_name
 from app.plans.access import plans_by_name
 from app.subscribers import status as st
-from app.subscribers.access import access_subscriber, normalise_email
-from app.subscribers.actions import clean_subscriber, insert_subscriber, invite_after_commit
-from app.subscribers.events import SubscriberAwaitsInstallation
-from app.subscribers.mac import normalise_mac
-from app.subscribers.tables import Subscriber
-from app.subscribers.timing import local_date
+from app.subscribers.access import access_subscriber
+from app.subscribers.actions import invite_after_commit
+from app.subscribers.import_rows import Checked, Planned, RowError, check_row, repeated_values
+from app.subscribers.import_write import write_rows
 from tenants.registry import TenantRef
-from tenants.scope import tenant_scope
+from tenants.scope import Scope, tenant_scope
+
+__all__ = ["ImportForbidden", "ImportRejected", "ImportReport", "RowError", "run_import"]
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
-CHUNK = 200
+PROGRESS_EVERY = 200
 REQUIRED = ("name", "email", "plan")
 OPTIONAL = (
     "phone",
@@ -54,14 +55,6 @@ OPTIONAL = (
     "external_id",
     "site",
 )
-IMPORTABLE = (st.PENDING, st.ACTIVE, st.SUSPENDED)
-
-
-class RowError(msgspec.Struct):
-    row: int
-    """The line's number in the file, the header being line 1."""
-    field: str
-    message: str
 
 
 class ImportReport(msgspec.Struct):
@@ -82,23 +75,25 @@ class ImportRejected(Problem):
         return _("Some rows of the file are not valid")
 
 
-@dataclass
-class Planned:
-    line: int
-    clean: dict[str, Any]
-    plan_id: Any
-    status: str
-    reason: str | None
-    mac: str | None
-    billing_start: dt.date | None
+class ImportForbidden(Problem):
+    status = 403
+    slug = "import-forbidden"
+
+    def title(self) -> str:
+        return _("Your role may not import some rows of the file")
 
 
-@dataclass
-class Checked:
-    rows: int = 0
-    planned: list[Planned] = field(default_factory=list)
-    existing: int = 0
-    errors: list[RowError] = field(default_factory=list)
+class _DryRunDone(Exception):
+    """Raised inside the scope to roll a dry run back, carrying its report out."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+
+
+def _shown(name: str) -> str:
+    """A header cell as it may appear in a message: short and printable."""
+    text = "".join(c if c.isprintable() else "?" for c in name[:40])
+    return text + ("…" if len(name) > 40 else "")
 
 
 def _read(raw: bytes) -> list[dict[str, str]]:
@@ -108,147 +103,77 @@ def _read(raw: bytes) -> list[dict[str, str]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Invalid({"file": _("Save the file as UTF-8 CSV.")}) from None
+    # The csv module refuses a field over 128 KiB with an error that names neither line nor
+    # column. The file is at most 5 MB anyway, so every field is read whole and the row checks
+    # refuse an over-long cell by its line and column. (Set and reset without an await between:
+    # nothing else in this process reads CSV meanwhile.)
+    limit = csv.field_size_limit(MAX_BYTES)
+    try:
+        return _rows(text)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _rows(text: str) -> list[dict[str, str]]:
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error:
+        raise Invalid({"file": _("Line {line} cannot be read as CSV.").format(line=1)}) from None
+    header = [h.strip().lower() for h in (fieldnames or [])]
     if not header:
         raise Invalid({"file": _("The file is empty.")})
-    unknown = [h for h in header if h not in REQUIRED + OPTIONAL]
+    unknown = [_shown(h) for h in header if h not in REQUIRED + OPTIONAL]
     missing = [h for h in REQUIRED if h not in header]
     if unknown or missing:
         raise Invalid(
             {
                 "file": _("Columns missing: {missing}. Unknown columns: {unknown}.").format(
-                    missing=", ".join(missing) or "-", unknown=", ".join(unknown) or "-"
+                    missing=", ".join(missing) or "-", unknown=", ".join(unknown[:20]) or "-"
                 )
             }
         )
     reader.fieldnames = header
     rows = []
-    for row in reader:
-        if None in row:
-            row.pop(None)  # type: ignore[call-overload]
-            row["__extra__"] = "1"
-        rows.append({k: (v or "").strip() for k, v in row.items()})
-        if len(rows) > MAX_ROWS:
-            raise Invalid({"file": _("Import at most 20000 rows at a time.")})
+    try:
+        for row in reader:
+            if None in row:
+                row.pop(None)  # type: ignore[call-overload]
+                row["__extra__"] = "1"
+            rows.append({k: (v or "").strip() for k, v in row.items()})
+            if len(rows) > MAX_ROWS:
+                raise Invalid({"file": _("Import at most 20000 rows at a time.")})
+    except csv.Error:
+        line = reader.line_num
+        raise Invalid({"file": _("Line {line} cannot be read as CSV.").format(line=line)}) from None
     return rows
 
 
-def _number(value: str, name: str, errors: dict[str, str]) -> float | None:
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        errors[name] = _("Use a number.")
-        return None
-
-
-async def _check_row(
-    tenant: TenantRef,
-    line: int,
-    row: dict[str, str],
-    plans: dict[str, Any],
-    sites: dict[str, Any],
-) -> Planned | dict[str, str]:
-    errors: dict[str, str] = {}
-    if row.get("__extra__"):
-        errors["file"] = _("This line has more values than the header has columns.")
-    raw: dict[str, Any] = {
-        "name": row["name"],
-        "email": row["email"],
-        "phone": row.get("phone", ""),
-        "address": row.get("address", ""),
-        "latitude": _number(row.get("latitude", ""), "latitude", errors),
-        "longitude": _number(row.get("longitude", ""), "longitude", errors),
-        "language": row.get("language") or None,
-        "external_id": row.get("external_id") or None,
-    }
-    clean = await clean_subscriber(raw, errors)
-    site_name = row.get("site", "").lower()
-    if site_name:
-        if site_name in sites:
-            clean["site"] = sites[site_name]
-        else:
-            errors["site"] = _("No site has this name.")
-    plan_id = plans.get(row["plan"].lower())
-    if plan_id is None:
-        errors["plan"] = _("No current rate plan has this name.")
-    status = row.get("status") or st.PENDING
-    if status not in IMPORTABLE:
-        errors["status"] = _("Use pending_installation, active or suspended.")
-    reason = None
-    if status == st.SUSPENDED:
-        reason = row.get("suspension_reason") or "admin"
-        if reason not in ("non_payment", "admin", "data_cap"):
-            errors["suspension_reason"] = _("Choose non_payment, admin or data_cap.")
-    mac = None
-    if row.get("cpe_mac"):
-        mac, problem = normalise_mac(row["cpe_mac"])
-        if problem:
-            errors["cpe_mac"] = problem
-    elif status in st.KNOWN_TO_NETWORK:
-        errors["cpe_mac"] = _("An active or suspended subscriber needs the CPE's MAC address.")
-    start = None
-    if row.get("billing_start_date"):
-        try:
-            start = dt.date.fromisoformat(row["billing_start_date"])
-        except ValueError:
-            errors["billing_start_date"] = _("Use an ISO 8601 date such as 2025-03-01.")
-    elif status in st.KNOWN_TO_NETWORK:
-        start = local_date(tenant, now())
-    if errors:
-        return errors
-    return Planned(line, clean, plan_id, status, reason, mac, start)
-
-
-def _repeated_values(rows: list[dict[str, str]]) -> dict[int, dict[str, str]]:
-    """Lines repeating an earlier line's email, external id or MAC, whatever else is wrong."""
-    first: dict[str, dict[str, int]] = {"email": {}, "external_id": {}, "cpe_mac": {}}
-    found: dict[int, dict[str, str]] = {}
-    for index, row in enumerate(rows):
-        line = index + 2
-        values = {
-            "email": normalise_email(row.get("email", "")) or None,
-            "external_id": row.get("external_id") or None,
-            "cpe_mac": normalise_mac(row["cpe_mac"])[0] if row.get("cpe_mac") else None,
-        }
-        for name, value in values.items():
-            if value is None:
-                continue
-            if value in first[name]:
-                found.setdefault(line, {})[name] = _(
-                    "Line {line} of the file has the same value."
-                ).format(line=first[name][value])
-            else:
-                first[name][value] = line
-    return found
-
-
-async def check(tenant: TenantRef, raw: bytes) -> Checked:
-    rows = _read(raw)
+async def _check(
+    tenant: TenantRef, scope: Scope, rows: list[dict[str, str]], role: str | None
+) -> Checked:
     result = Checked(rows=len(rows))
-    async with tenant_scope(tenant) as scope:
-        plans = await plans_by_name()
-        sites = await sites_by_name()
-        checked: list[Planned] = []
-        repeated = _repeated_values(rows)
-        for index, row in enumerate(rows):
-            outcome = await _check_row(tenant, index + 2, row, plans, sites)
-            repeats = repeated.get(index + 2, {})
-            if isinstance(outcome, Planned) and not repeats:
-                checked.append(outcome)
-            else:
-                found = {**(outcome if isinstance(outcome, dict) else {}), **repeats}
-                result.errors += [RowError(index + 2, f, m) for f, m in found.items()]
-        existing = await scope.connection.fetch(
-            "SELECT id, email, external_id, cpe_mac, status FROM subscriber"
-            " WHERE email = ANY($1::text[]) OR external_id = ANY($2::text[])"
-            " OR cpe_mac = ANY($3::text[])",
-            [p.clean["email"] for p in checked],
-            [p.clean["external_id"] for p in checked if p.clean["external_id"]],
-            [p.mac for p in checked if p.mac],
-        )
+    plans = await plans_by_name()
+    sites = await sites_by_name()
+    checked: list[Planned] = []
+    repeated = repeated_values(rows)
+    for index, row in enumerate(rows):
+        planned, row_errors, forbidden = await check_row(tenant, index + 2, row, plans, sites, role)
+        result.forbidden = result.forbidden or forbidden
+        repeats = repeated.get(index + 2, {})
+        if planned is not None and not repeats:
+            checked.append(planned)
+        else:
+            found = {**row_errors, **repeats}
+            result.errors += [RowError(index + 2, f, m) for f, m in found.items()]
+    existing = await scope.connection.fetch(
+        "SELECT id, email, external_id, cpe_mac, status FROM subscriber"
+        " WHERE email = ANY($1::text[]) OR external_id = ANY($2::text[])"
+        " OR cpe_mac = ANY($3::text[])",
+        [p.clean["email"] for p in checked],
+        [p.clean["external_id"] for p in checked if p.clean["external_id"]],
+        [p.mac for p in checked if p.mac],
+    )
     by_email = {r["email"]: r for r in existing}
     by_external = {r["external_id"]: r for r in existing if r["external_id"]}
     by_mac = {r["cpe_mac"]: r for r in existing if r["cpe_mac"] and r["status"] in st.LIVE}
@@ -267,51 +192,7 @@ async def check(tenant: TenantRef, raw: bytes) -> Checked:
             result.errors += [RowError(p.line, f, m) for f, m in problems.items()]
         else:
             result.planned.append(p)
-    result.errors.sort(key=lambda e: (e.row, e.field))
     return result
-
-
-async def _write(tenant: TenantRef, chunk: list[Planned], actor: Actor, invite: bool) -> int:
-    created = 0
-    async with tenant_scope(tenant) as scope:
-        for p in chunk:
-            external = p.clean["external_id"]
-            match = Subscriber.exists().where(
-                (Subscriber.external_id == external)
-                if external
-                else (Subscriber.email == p.clean["email"])
-            )
-            if await match:
-                continue  # imported meanwhile by another run
-            extra: dict[str, Any] = {}
-            if p.mac:
-                extra.update(cpe_mac=p.mac, cpe_authenticated_at=now())
-            if p.status in st.KNOWN_TO_NETWORK:
-                extra.update(
-                    billing_start_date=p.billing_start,
-                    activated_at=now(),
-                    suspension_reason=p.reason,
-                )
-            subscriber_id = await insert_subscriber(
-                scope, p.clean, p.plan_id, actor, status=p.status, note="imported", extra=extra
-            )
-            if p.status == st.PENDING:
-                await emit(SubscriberAwaitsInstallation(subscriber_id, uuid.uuid4(), "", actor))
-            else:
-                await st.enforce(await access_subscriber(subscriber_id))
-            await audit.record(
-                actor,
-                "subscriber.import",
-                "subscriber",
-                subscriber_id,
-                line=p.line,
-                status=p.status,
-                external_id=external,
-            )
-            if invite:
-                invite_after_commit(scope, subscriber_id)
-            created += 1
-    return created
 
 
 async def run_import(
@@ -320,26 +201,47 @@ async def run_import(
     actor: Actor,
     *,
     dry_run: bool,
+    role: str | None = None,
     invite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    idempotency: IdempotencyKey | None = None,
 ) -> ImportReport:
-    """Check, then (unless a dry run) import; `progress(done, total)` after each chunk."""
-    checked = await check(tenant, raw)
-    if dry_run:
-        return ImportReport(
-            True, checked.rows, len(checked.planned), checked.existing, checked.errors
-        )
-    if checked.errors:
-        raise ImportRejected(
-            _("Nothing was imported. Correct these rows and try again."),
-            errors=[msgspec.to_builtins(e) for e in checked.errors],
-        )
-    created, total = 0, len(checked.planned)
-    if progress:
-        progress(0, total)
-    for start in range(0, total, CHUNK):
-        chunk = checked.planned[start : start + CHUNK]
-        created += await _write(tenant, chunk, actor, invite)
-        if progress:
-            progress(min(start + CHUNK, total), total)
-    return ImportReport(False, checked.rows, created, checked.rows - created, [])
+    """Check and write in one transaction; commit unless a dry run or a row is refused.
+
+    `role` is the importing staff member's (None: the `wisp import` command).
+    `progress(done, total)` is called as rows are written."""
+    rows = _read(raw)
+    try:
+        async with tenant_scope(tenant, idempotency=None if dry_run else idempotency) as scope:
+            if scope.replayed:
+                return msgspec.convert(scope.replay, ImportReport)
+            checked = await _check(tenant, scope, rows, role)
+            if progress:
+                progress(0, len(checked.planned))
+            created = await write_rows(checked, actor, progress)
+            errors = sorted(checked.errors, key=lambda e: (e.row, e.field))
+            report = ImportReport(dry_run, checked.rows, len(created), checked.existing, errors)
+            if dry_run:
+                raise _DryRunDone(report)
+            if errors:
+                problem = ImportForbidden if checked.forbidden else ImportRejected
+                raise problem(
+                    _("Nothing was imported. Correct these rows and try again."),
+                    errors=[msgspec.to_builtins(e) for e in errors],
+                )
+            # The gateways learn of the new subscribers last, so the desired-state counter
+            # (which every change of the tenant's network waits on) is held only briefly.
+            for subscriber_id, status in created:
+                if status in st.KNOWN_TO_NETWORK:
+                    await st.enforce(await access_subscriber(subscriber_id))
+                if invite:
+                    invite_after_commit(scope, subscriber_id)
+            await scope.remember(msgspec.to_builtins(report))
+    except _DryRunDone as done:
+        return done.report
+    except asyncpg.TransactionRollbackError:
+        # A deadlock or serialization failure against another import of the same rows.
+        raise Conflict(
+            _("Another change to the same subscribers got in the way. Try again.")
+        ) from None
+    return report

@@ -74,6 +74,27 @@ def check_allowed(verb: str, work_order: dict[str, Any]) -> None:
         )
 
 
+def work_order_row(
+    subscriber_id: uuid.UUID,
+    kind: str,
+    actor: Actor,
+    description: str = "",
+    work_order_id: uuid.UUID | None = None,
+) -> WorkOrder:
+    """A new work order, not yet inserted (the CSV import inserts many at once)."""
+    at = now()
+    return WorkOrder(
+        id=work_order_id or uuid.uuid4(),
+        subscriber=subscriber_id,
+        kind=kind,
+        status=OPEN,
+        description=description,
+        created_by=actor.id,
+        created_at=at,
+        updated_at=at,
+    )
+
+
 async def new_work_order(
     subscriber_id: uuid.UUID,
     kind: str,
@@ -81,19 +102,9 @@ async def new_work_order(
     description: str = "",
     work_order_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    work_order_id, at = work_order_id or uuid.uuid4(), now()
-    await WorkOrder.insert(
-        WorkOrder(
-            id=work_order_id,
-            subscriber=subscriber_id,
-            kind=kind,
-            status=OPEN,
-            description=description,
-            created_by=actor.id,
-            created_at=at,
-            updated_at=at,
-        )
-    )
+    row = work_order_row(subscriber_id, kind, actor, description, work_order_id)
+    await WorkOrder.insert(row)
+    work_order_id = row.id
     await audit.record(
         actor,
         "work_order.create",

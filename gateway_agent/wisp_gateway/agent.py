@@ -247,7 +247,14 @@ class Agent:
             while buffer and not self.stop.is_set():
                 batch = list(buffer)[:TELEMETRY_BATCH]
                 try:
-                    await self.cloud.telemetry(batch)
+                    answer = await self.cloud.telemetry(batch)
+                    if answer.get("usage_rejected"):
+                        # Not retried: the cloud took the batch and says why it left these out.
+                        log.warning(
+                            "the cloud did not count %s per-subscriber amounts: %s",
+                            answer["usage_rejected"],
+                            answer.get("rejections", [])[:3],
+                        )
                 except (Unreachable, Refused) as exc:
                     log.warning("telemetry kept for later (%d samples): %s", len(buffer), exc)
                     break

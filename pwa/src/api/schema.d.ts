@@ -1018,7 +1018,7 @@ export interface paths {
         put?: never;
         /**
          * Import subscribers from CSV (dry_run=true only reports)
-         * @description The CSV as the request body (text/csv) or as the `file` field of a multipart form. Columns: name, email, plan, and optionally phone, address, latitude, longitude, language, status, cpe_mac, billing_start_date, external_id, site.
+         * @description The CSV as the request body (text/csv) or as the `file` field of a multipart form. Columns: name, email, plan, and optionally phone, address, latitude, longitude, language, status, cpe_mac, billing_start_date, external_id, site. All rows are imported or none; the dry run checks exactly what the import checks. Only a manager may import active or suspended subscribers or CPE MAC addresses. An import (not a dry run) honours `Idempotency-Key`.
          */
         post: operations["ApiV1SubscribersImportImportCsv"];
         delete?: never;
@@ -2555,6 +2555,9 @@ export interface components {
             duplicates: number;
             gaps: number;
             last_seq: number;
+            rejections?: components["schemas"]["UsageRejection"][];
+            /** @default 0 */
+            usage_rejected?: number;
         };
         /** TenantOut */
         TenantOut: {
@@ -2567,6 +2570,14 @@ export interface components {
             mac?: string | null;
             rx_bytes: number;
             tx_bytes: number;
+        };
+        /** UsageRejection */
+        UsageRejection: {
+            id: string | null;
+            mac: string | null;
+            message: string;
+            reason: string;
+            seq: number;
         };
         /** VoidIn */
         VoidIn: {
