@@ -185,6 +185,7 @@ async def test_defect_5_a_retried_signup_answers_the_first_signup(app: Any) -> N
             == {
                 "slug": slug,
                 "portal_url": f"http://{slug}.localhost:8000",
+                "email_confirmed": False,
             }
         )
         # Without the key the address is taken; with it but another body, refused.
