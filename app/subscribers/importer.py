@@ -105,7 +105,13 @@ def _read(raw: bytes) -> list[dict[str, str]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Invalid({"file": _("Save the file as UTF-8 CSV.")}) from None
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _rows(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error:  # a field over the csv module's limit, a stray quote or NUL
+        raise Invalid({"file": _("The file is not a valid CSV file.")}) from None
+
+
+def _rows(reader: csv.DictReader[str]) -> list[dict[str, str]]:
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if not header:
         raise Invalid({"file": _("The file is empty.")})
