@@ -252,13 +252,13 @@ def _strict_structs() -> set[str]:
 
 
 def _operations(app: Litestar) -> list[tuple[str, str, HTTPRouteHandler]]:
-    found = []
+    found: list[tuple[str, str, HTTPRouteHandler]] = []
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
         for method, (handler, _kwargs) in route.route_handler_map.items():
             if method not in ("OPTIONS", "HEAD") and handler.include_in_schema:
-                found.append((route.path_format, method, handler))
+                found.append((route.path_format, str(method), handler))
     return found
 
 
@@ -297,7 +297,7 @@ def _security(
     if permissions.ANYONE in who:
         exempt = path in HOSTLESS_PATHS or path == "/api/v1/signup"
         return [{"csrf": []}] if csrf and not exempt else []
-    session = {"session": [], "csrf": []} if csrf else {"session": []}
+    session: dict[str, list[str]] = {"session": [], "csrf": []} if csrf else {"session": []}
     if who & permissions.ALL_STAFF and not refuses_tokens:
         return [session, {"apiToken": []}]
     return [session]

@@ -21,8 +21,10 @@ from app.identity.roles import Role
 from app.netstate.state import REASONS
 from app.network.actions import SITE_KINDS
 from app.plans.actions import CAP_ACTIONS
+from app.signup.validation import SLUG_RE
 from app.subscribers import status as subscriber_status
 from app.workorders import machine
+from app.workorders.attachments import EXTENSIONS
 
 UUID: dict[str, Any] = {"format": "uuid"}
 DATE: dict[str, Any] = {"format": "date"}
@@ -68,6 +70,14 @@ BY_NAME: dict[str, dict[str, Any]] = {
     "from_status": SUBSCRIBER_STATUSES,
     "to_status": SUBSCRIBER_STATUSES,
     "cpe_mac": MAC,
+    "period_start": DATE,
+    "period_end": DATE,
+    "created_by": UUID,
+    "uploaded_by": UUID,
+    "sha256": {"pattern": "^[0-9a-f]{64}$"},
+    "slug": {"pattern": SLUG_RE.pattern},
+    "portal_url": {"format": "uri"},
+    "authenticatorAttachment": enum("platform", "cross-platform"),
     "bucket": enum(*(b[0] for b in BUCKETS)),
     **{
         name: DECIMAL
@@ -137,6 +147,13 @@ BY_SCHEMA_FIELD: dict[str, dict[str, Any]] = {
     "SiteOut.kind": enum(*SITE_KINDS),
     "SitePatch.kind": enum(*SITE_KINDS),
     "PortalDecision.action": enum("allow", "redirect"),
+    "PortalDecision.reason": enum(*REASONS, "unknown", "not_active", "circuit_failure"),
+    "SubscriberBilling.status": SUBSCRIBER_STATUSES,
+    "PhotoOut.content_type": enum(*EXTENSIONS),
+    "PhotoOut.url": {"format": "uri-reference"},
+    "PasskeyOut.device_type": enum("single_device", "multi_device"),
+    "CredentialIn.type": enum("public-key"),
+    "RegistrationIn.type": enum("public-key"),
 }
 
 # Query parameters whose meaning depends on the route: "METHOD /path template.name".
