@@ -103,6 +103,7 @@ async def populate(manager: TenantClient) -> dict[str, list[str]]:
     )
     pending = await make_subscriber(manager, plan["id"], site_id=site["id"])
     active = await active_subscriber(manager, plan["id"])
+    invoices = await bill(manager)
     payment = ok(
         await manager.post(
             "/api/v1/payments",
@@ -114,6 +115,12 @@ async def populate(manager: TenantClient) -> dict[str, list[str]]:
         await manager.post("/api/v1/gateways", json={"name": "GW", "site_ids": [site["id"]]}),
         201,
     )
+    # The gateway principal's own gateway: its id is not offered to the fuzzer, so no staff
+    # fuzz revokes the secret the gateway fuzz holds.
+    own_gateway = ok(
+        await manager.post("/api/v1/gateways", json={"name": "GW 2", "site_ids": [site["id"]]}),
+        201,
+    )
     orders = ok(await manager.get("/api/v1/work-orders"))["items"]
     return {
         "plan_id": [plan["id"]],
@@ -123,10 +130,25 @@ async def populate(manager: TenantClient) -> dict[str, list[str]]:
         "subscriber_id": [pending["id"], active["id"]],
         "work_order_id": [o["id"] for o in orders],
         "payment_id": [payment["id"]],
+        "invoice_id": invoices,
         "gateway_id": [gateway["id"]],
-        "_gateway_token": [gateway["enrollment_token"]],
+        "_gateway_token": [own_gateway["enrollment_token"]],
         "_active_subscriber": [active["id"]],
     }
+
+
+async def bill(manager: TenantClient) -> list[str]:
+    """Today's billing run, in process (no worker needed): the installed subscriber's invoice."""
+    import datetime as dt
+
+    from app.audit import Actor
+    from app.billing import engine
+    from tenants.registry import tenant_by_slug
+
+    tenant = await tenant_by_slug(manager.slug)
+    assert tenant is not None
+    await engine.run(tenant, dt.datetime.now(dt.UTC).date(), Actor(type="system", label="fuzz"))
+    return [i["id"] for i in ok(await manager.get("/api/v1/invoices"))["items"]]
 
 
 async def build(app: Any) -> World:
