@@ -8,10 +8,14 @@ and anonymously. Every answer must be no server error, a status the document lis
 operation, with the documented content type and a body valid against the documented schema;
 and no answer on the first tenant's host may carry an id of the second tenant.
 
-Bounded: a fixed seed, derandomized generation and a few examples per operation (the coverage
-phase adds boundary values: NUL, huge numbers, wrong types, missing fields) keep the run
-repeatable and the whole fuzz within a few minutes on 2 cores. Operations a principal may not
-call are still tried, lightly (their answer must be a documented 401/403).
+Bounded and repeatable: derandomized generation (no example database, no cache) and
+WISP_FUZZ_EXAMPLES (6) random examples per operation, about three in four made hostile by
+`tests/support/fuzz_hooks.py` (NUL and control characters, numbers past every column's range,
+overlong text). Schemathesis' coverage phase (boundary values, wrong types, missing fields) runs
+once per operation, by its owner: the manager for staff routes, the subscriber for portal
+ones, the gateway for its protocol, anonymous for open ones. Operations a principal may not call
+are tried with two examples (their answer must be a documented 401/403). About 2-3 minutes on
+2 cores; each principal's report is left in `.data/fuzz-<principal>.txt`.
 
 Not fuzzed, on purpose (each would end the principal's own access mid-run, and has tests of
 its own): signing out (`logout`, `logout-everywhere`) and the gateway's secret rotation (two
