@@ -115,7 +115,8 @@ def _read(raw: bytes) -> list[dict[str, str]]:
 
 
 def _rows(text: str) -> list[dict[str, str]]:
-    reader = csv.DictReader(io.StringIO(text))
+    # newline="": the csv module handles every line ending itself (a bare CR included).
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         fieldnames = reader.fieldnames
     except csv.Error:

@@ -16,8 +16,10 @@ from app.core.problems import EXCEPTION_HANDLERS
 from app.core.redis import close_redis
 from app.identity.permissions import authorize
 from app.web.crosssite import CrossSiteMiddleware
+from app.web.data_errors import DATA_ERROR_HANDLERS
 from app.web.devmail import dev_mail_index, dev_mail_message
 from app.web.middleware import BearerAwareCSRFMiddleware, ContextMiddleware
+from app.web.openapi import finish as finish_openapi
 from tenants.context import DEPENDENCIES
 
 # Unsafe requests with no ambient credential to abuse skip CSRF: signup on the base host (no
@@ -43,7 +45,7 @@ def create_app() -> Litestar:
     shutdown = [
         hook for m in domain_modules("controllers") for hook in getattr(m, "ON_SHUTDOWN", [])
     ]
-    return Litestar(
+    app = Litestar(
         route_handlers=all_handlers(),
         dependencies=DEPENDENCIES,
         # CSRF is our subclass of Litestar's middleware (not `csrf_config=`, which would add
@@ -65,7 +67,7 @@ def create_app() -> Litestar:
             ),
         ],
         guards=[authorize],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **DATA_ERROR_HANDLERS},
         on_startup=[open_pool],
         on_shutdown=[*shutdown, close_pool, close_redis],
         openapi_config=OpenAPIConfig(
@@ -77,3 +79,7 @@ def create_app() -> Litestar:
         logging_config=None,
         debug=False,
     )
+    # Security, error answers, formats and enums the handlers' types cannot say (a fault in
+    # it fails here, at start, not on the first request for the document).
+    finish_openapi(app)
+    return app
