@@ -44,6 +44,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CONFLICTS = frozenset(
     {
         "POST /api/v1/signup",
+        "POST /api/v1/signup/confirm/resend",
         "POST /api/v1/auth/invitations/accept",
         "POST /api/v1/auth/passkeys/registration",
         "DELETE /api/v1/auth/passkeys/{passkey_id}",
@@ -87,6 +88,9 @@ CONFLICTS = frozenset(
 # Routes behind the sign-in throttle (app/identity/throttle.py): 429 with Retry-After.
 THROTTLED = frozenset(
     {
+        "POST /api/v1/signup",
+        "POST /api/v1/signup/confirm",
+        "POST /api/v1/signup/confirm/resend",
         "POST /api/v1/auth/login",
         "POST /api/v1/auth/password",
         "POST /api/v1/auth/password-reset/confirm",
