@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -27,7 +28,14 @@ from app.core.problems import Conflict, Invalid, NotFound
 from tenants.registry import TenantRef
 from tenants.scope import current_scope, tenant_scope
 
-STATUSES = ("open", "paid", "void")
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    VOID = "void"
+
+
+STATUSES = tuple(InvoiceStatus)
 
 
 def invoice_out(row: Any, lines: list[Any] | None = None) -> InvoiceOut:

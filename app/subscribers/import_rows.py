@@ -39,7 +39,7 @@ IMPORTABLE = (st.PENDING, st.ACTIVE, st.SUSPENDED)
 RECORD_MAC = frozenset({Role.MANAGER.value, Role.TECHNICAL.value})
 ACTIVATE = frozenset({Role.MANAGER.value, Role.TECHNICAL.value})
 SUSPEND = frozenset({Role.MANAGER.value, Role.FINANCE.value})
-MAY_IMPORT = {
+MAY_IMPORT: dict[str, frozenset[str] | None] = {
     st.PENDING: None,
     st.ACTIVE: ACTIVATE & RECORD_MAC,
     st.SUSPENDED: ACTIVATE & RECORD_MAC & SUSPEND,

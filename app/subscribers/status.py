@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from typing import Any
 
 from app import netstate
@@ -29,11 +30,20 @@ from app.subscribers.timing import local_date
 from tenants.registry import TenantRef
 from tenants.scope import Scope, current_scope, in_scope, tenant_scope
 
-PENDING = "pending_installation"
-ACTIVE = "active"
-SUSPENDED = "suspended"
-CANCELLED = "cancelled"
-STATUSES = (PENDING, ACTIVE, SUSPENDED, CANCELLED)
+
+class SubscriberStatus(StrEnum):
+    PENDING = "pending_installation"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CANCELLED = "cancelled"
+
+
+# The names the state machine below reads best with.
+PENDING = SubscriberStatus.PENDING
+ACTIVE = SubscriberStatus.ACTIVE
+SUSPENDED = SubscriberStatus.SUSPENDED
+CANCELLED = SubscriberStatus.CANCELLED
+STATUSES = tuple(SubscriberStatus)
 LIVE = (PENDING, ACTIVE, SUSPENDED)
 KNOWN_TO_NETWORK = (ACTIVE, SUSPENDED)
 

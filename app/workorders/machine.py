@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import StrEnum
 from typing import Any
 
 from app.core import audit
@@ -28,21 +29,40 @@ from app.subscribers.mac import normalise_mac
 from app.workorders.tables import WorkOrder, WorkOrderTransition
 from tenants.registry import TenantRef
 
-OPEN = "open"
-SCHEDULED = "scheduled"
-IN_PROGRESS = "in_progress"
-CPE_AUTHENTICATED = "cpe_authenticated"
-ACTIVATED = "activated"
-SIGNED_OFF = "signed_off"
-CANCELLED = "cancelled"
-STATUSES = (OPEN, SCHEDULED, IN_PROGRESS, CPE_AUTHENTICATED, ACTIVATED, SIGNED_OFF, CANCELLED)
+
+class WorkOrderStatus(StrEnum):
+    OPEN = "open"
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    CPE_AUTHENTICATED = "cpe_authenticated"
+    ACTIVATED = "activated"
+    SIGNED_OFF = "signed_off"
+    CANCELLED = "cancelled"
+
+
+class WorkOrderKind(StrEnum):
+    INSTALLATION = "installation"
+    REPAIR = "repair"
+    MAINTENANCE = "maintenance"
+    REMOVAL = "removal"
+
+
+# The names the state machine below reads best with.
+OPEN = WorkOrderStatus.OPEN
+SCHEDULED = WorkOrderStatus.SCHEDULED
+IN_PROGRESS = WorkOrderStatus.IN_PROGRESS
+CPE_AUTHENTICATED = WorkOrderStatus.CPE_AUTHENTICATED
+ACTIVATED = WorkOrderStatus.ACTIVATED
+SIGNED_OFF = WorkOrderStatus.SIGNED_OFF
+CANCELLED = WorkOrderStatus.CANCELLED
+STATUSES = tuple(WorkOrderStatus)
 UNFINISHED = (OPEN, SCHEDULED, IN_PROGRESS, CPE_AUTHENTICATED)
 
-INSTALLATION = "installation"
-REPAIR = "repair"
-MAINTENANCE = "maintenance"
-REMOVAL = "removal"
-KINDS = (INSTALLATION, REPAIR, MAINTENANCE, REMOVAL)
+INSTALLATION = WorkOrderKind.INSTALLATION
+REPAIR = WorkOrderKind.REPAIR
+MAINTENANCE = WorkOrderKind.MAINTENANCE
+REMOVAL = WorkOrderKind.REMOVAL
+KINDS = tuple(WorkOrderKind)
 
 TECHNICIAN_ROLES = ("technical", "manager")
 
