@@ -66,7 +66,13 @@ class GatewayProtocolController(Controller):
     async def ack(self, gateway: GatewayCredential, data: AckIn) -> AckOut:
         return await sync.ack(gateway, data)
 
-    @post("/telemetry", status_code=200, summary="Sequence-numbered traffic and load samples")
+    @post(
+        "/telemetry",
+        status_code=200,
+        summary="Sequence-numbered traffic and load samples",
+        # Up to 1000 samples, each with per-subscriber usage: more than the API's 1 MiB.
+        request_max_body_size=16 * 1024 * 1024,
+    )
     async def telemetry(self, gateway: GatewayCredential, data: TelemetryIn) -> TelemetryOut:
         return await telemetry.ingest(gateway, data)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 
-from app import audit
+from email_validator import EmailNotValidError, validate_email
+
+from app import audit, inputs
 from app.audit import Actor
 from app.i18n import _
 from app.identity import sessions, throttle
@@ -29,15 +31,25 @@ REQUEST_COOLDOWN = 60
 async def request_reset(tenant: TenantRef, email: str, actor: Actor) -> None:
     from app.identity.tasks import send_password_reset
 
-    address = email.strip().lower()
-    if not 3 <= len(address) <= 320 or "@" not in address:
-        return
+    address = inputs.nfc(email.strip().lower())
+    if not _mailable(address):
+        return  # no mailbox has this address: nothing to look up, nothing to queue
     digest = hashlib.sha256(address.encode()).hexdigest()[:32]
     first = await get_redis().set(
         key(tenant.id, "reset-request", digest), "1", nx=True, ex=REQUEST_COOLDOWN
     )
     if first:
         send_password_reset.send(str(tenant.id), address, actor.ip, actor.request_id)
+
+
+def _mailable(address: str) -> bool:
+    if not 3 <= len(address) <= 320 or inputs.check_text(address) is not None:
+        return False
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
 
 
 def _link_error(expired: bool = False) -> Invalid:

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import msgspec
 from litestar import Controller, Response, get, post
 
 from app.audit import Actor
 from app.config import get_settings
 from app.identity.sessions import Principal
+from app.inputs import Email, Input, Secret
 from app.subscribers import portal
 from app.subscribers.portal import PortalMeOut
 from app.web.deps import on_tenant_host
@@ -13,14 +13,14 @@ from app.web.middleware import session_cookie
 from tenants.registry import TenantRef
 
 
-class PortalAcceptIn(msgspec.Struct, forbid_unknown_fields=True):
-    token: str
-    password: str
+class PortalAcceptIn(Input, forbid_unknown_fields=True):
+    token: Secret
+    password: Secret
 
 
-class PortalLoginIn(msgspec.Struct, forbid_unknown_fields=True):
-    email: str
-    password: str
+class PortalLoginIn(Input, forbid_unknown_fields=True):
+    email: Email
+    password: Secret
 
 
 def _signed_in(session_id: str, body: PortalMeOut) -> Response[PortalMeOut]:

@@ -40,8 +40,12 @@ from app.signup.controllers import SignupController
 from app.subscribers.controllers import SubscriberController
 from app.subscribers.portal_controllers import PortalController
 from app.web.deps import DEPENDENCIES
+from app.web.input_guard import check_input
 from app.web.middleware import BearerAwareCSRFMiddleware, ContextMiddleware
 from app.workorders.controllers import WorkOrderController
+
+# JSON bodies are small; the routes that take files or batches declare more of their own.
+MAX_BODY_BYTES = 1024 * 1024
 
 # Unsafe requests with no ambient credential to abuse skip CSRF: signup on the base host (no
 # session can exist there), gateways (bearer secrets), and the health probes.
@@ -107,7 +111,9 @@ def create_app() -> Litestar:
                 ),
             ),
         ],
-        guards=[authorize],
+        # Who may call the route first, then what the request carries (app/inputs.py).
+        guards=[authorize, check_input],
+        request_max_body_size=MAX_BODY_BYTES,
         exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[open_pool],
         on_shutdown=[close_hub, close_pool, close_redis],
