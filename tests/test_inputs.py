@@ -322,3 +322,62 @@ async def test_database_value_errors_are_422_not_500(make_tenant: Any) -> None:
         problem_fields(r)
         assert r.status_code == 422, r.text
         assert r.json()["type"] == "/problems/invalid"
+
+
+# Declared on the schemas -----------------------------------------------------------------------
+
+
+def _request_schemas(app: Any) -> dict[str, dict[str, Any]]:
+    doc = app.openapi_schema.to_schema()
+    names: set[str] = set()
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            if not isinstance(op, dict):
+                continue
+            schema = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            text = json.dumps(schema)
+            names |= {part.split('"')[0] for part in text.split("#/components/schemas/")[1:]}
+    # Nested bodies (telemetry samples, ack failures) are reached through their parents.
+    pending, seen = list(names), set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        text = json.dumps(doc["components"]["schemas"][name])
+        pending += [part.split('"')[0] for part in text.split("#/components/schemas/")[1:]]
+    return {name: doc["components"]["schemas"][name] for name in seen}
+
+
+# 64-bit traffic counters: msgspec cannot state a bound beyond int64, so the telemetry ingest
+# checks 2**64 - 1 itself (test_gateways covers it).
+UNBOUNDED_BY_DESIGN = {"SampleIn.wan_rx_bytes", "SampleIn.wan_tx_bytes"}
+
+
+def test_every_request_field_declares_its_bounds(app: Any) -> None:
+    """A new text field without a length, or a number without a range, fails here: declare it
+    with a type from app/inputs.py (or a Meta of its own)."""
+    loose: list[str] = []
+    for name, schema in _request_schemas(app).items():
+        for field, prop in schema.get("properties", {}).items():
+            kinds = {prop.get("type")} | {m.get("type") for m in prop.get("oneOf", [])}
+            if "string" in kinds and "maxLength" not in prop and "pattern" not in prop:
+                loose.append(f"{name}.{field}: text without maxLength")
+            if (
+                kinds & {"integer", "number"}
+                and "maximum" not in prop
+                and f"{name}.{field}" not in UNBOUNDED_BY_DESIGN
+            ):
+                loose.append(f"{name}.{field}: number without maximum")
+            if "array" in kinds and "maxItems" not in prop:
+                loose.append(f"{name}.{field}: list without maxItems")
+    assert not loose, "\n".join(sorted(loose))
+
+
+async def test_request_ids_are_echoed_only_when_plain(app: Any) -> None:
+    async with http(app) as client:
+        r = await client.get("/health", headers={"X-Request-ID": "abc-123.x"})
+        assert r.headers["x-request-id"] == "abc-123.x"
+        for bad in ("a" * 65, "two words", "<script>"):
+            r = await client.get("/health", headers={"X-Request-ID": bad})
+            assert r.headers["x-request-id"] != bad and len(r.headers["x-request-id"]) == 32

@@ -21,6 +21,9 @@ U64 = Annotated[int, msgspec.Meta(ge=0)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
 Bytes = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+Version = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+Measure = Annotated[float, msgspec.Meta(ge=0, le=1e12)]
+"""A link test's time in ms or rate in kb/s."""
 AgentText = Annotated[str, msgspec.Meta(max_length=1000)]
 """An identifier an agent reports (stored cut to its column: agents may send more)."""
 AgentError = Annotated[str, msgspec.Meta(max_length=4000, extra={MULTILINE: True})]
@@ -135,11 +138,11 @@ class LinkTestIn(Input, forbid_unknown_fields=True):
 
 class LinkTestResult(Input):
     ok: bool
-    loss_percent: float | None = None
-    rtt_min_ms: float | None = None
-    rtt_avg_ms: float | None = None
-    rtt_max_ms: float | None = None
-    throughput_kbps: float | None = None
+    loss_percent: Percent | None = None
+    rtt_min_ms: Measure | None = None
+    rtt_avg_ms: Measure | None = None
+    rtt_max_ms: Measure | None = None
+    throughput_kbps: Measure | None = None
     address: AgentText | None = None
     error: AgentError = ""
 
@@ -227,7 +230,7 @@ class AckFailure(Input):
 
 
 class AckIn(Input):
-    version: Annotated[int, msgspec.Meta(ge=0)]
+    version: Version
     failures: Annotated[list[AckFailure], msgspec.Meta(max_length=100_000)] = []
 
 
@@ -259,7 +262,8 @@ class SampleIn(Input):
 
 
 class TelemetryIn(Input):
-    samples: list[SampleIn]
+    samples: Annotated[list[SampleIn], msgspec.Meta(max_length=1000)]
+    """At most MAX_SAMPLES (app.gateways.telemetry)."""
 
 
 class TelemetryOut(msgspec.Struct):
