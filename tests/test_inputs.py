@@ -10,6 +10,8 @@ import uuid
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import PASSWORD, TenantClient, http, unique_slug
 from tests.inputs_support import (
@@ -309,6 +311,33 @@ async def test_defect_8_huge_numbers_and_deep_json(
 
     assert (await audit_count(a), await audit_count(b)) == before
     assert (await a.get("/api/v1/payments")).json() == payments
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict | list):
+        items = value.values() if isinstance(value, dict) else value
+        return 1 + max((_depth(v) for v in items), default=0)
+    return 0
+
+
+# Strings full of brackets, quotes and backslashes: what could fool a scan that does not parse.
+_TRICKY = st.text(alphabet='[]{}"\\ab', max_size=8)
+_JSON = st.recursive(
+    st.none() | st.integers() | _TRICKY,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TRICKY, inner, max_size=3),
+    max_leaves=80,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_JSON, ascii_only=st.booleans(), limit=st.integers(min_value=1, max_value=8))
+def test_json_depth_is_counted_exactly_without_parsing(
+    value: Any, ascii_only: bool, limit: int
+) -> None:
+    from app.inputs import json_too_deep
+
+    body = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert json_too_deep(body, limit) == (_depth(value) > limit), body
 
 
 async def test_database_value_errors_are_422_not_500(make_tenant: Any) -> None:

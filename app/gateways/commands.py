@@ -22,7 +22,13 @@ from app.audit import Actor
 from app.gateways import wakeups
 from app.gateways.access import SUBSCRIBER_SITE, serving_gateways
 from app.gateways.credentials import GatewayCredential, verify
-from app.gateways.schemas import CommandOut, LinkTestIn, LinkTestOut, LinkTestResult
+from app.gateways.schemas import (
+    CommandOut,
+    LinkTestIn,
+    LinkTestOut,
+    LinkTestReport,
+    LinkTestResult,
+)
 from app.gateways.tables import GatewayCommand
 from app.i18n import _
 from app.idempotency import IdempotencyKey
@@ -172,7 +178,7 @@ async def commands_for(gateway_id: uuid.UUID, sites: list[uuid.UUID]) -> list[Co
 
 
 async def post_result(
-    credential: GatewayCredential, command_id: str, result: LinkTestResult
+    credential: GatewayCredential, command_id: str, result: LinkTestReport
 ) -> LinkTestOut:
     """Record a result; posting it again changes nothing."""
     cid = parse_id(command_id)

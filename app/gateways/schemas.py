@@ -136,7 +136,22 @@ class LinkTestIn(Input, forbid_unknown_fields=True):
     throughput: bool = False
 
 
-class LinkTestResult(Input):
+class LinkTestResult(msgspec.Struct):
+    """A link test's result as stored and shown."""
+
+    ok: bool
+    loss_percent: float | None = None
+    rtt_min_ms: float | None = None
+    rtt_avg_ms: float | None = None
+    rtt_max_ms: float | None = None
+    throughput_kbps: float | None = None
+    address: str | None = None
+    error: str = ""
+
+
+class LinkTestReport(Input):
+    """A link test's result as a gateway posts it (the same fields, bounded)."""
+
     ok: bool
     loss_percent: Percent | None = None
     rtt_min_ms: Measure | None = None

@@ -109,10 +109,29 @@ def _pick(node: msgspec.inspect.Type, value: Any) -> msgspec.inspect.Type:
     return _ANY
 
 
+_FIELDS: dict[int, dict[str, msgspec.inspect.Type]] = {}
+_MULTILINE: dict[int, bool] = {}
+
+
+def _fields(node: msgspec.inspect.StructType) -> dict[str, msgspec.inspect.Type]:
+    # Keyed by id: the described types live as long as `_body_type`'s cache holds them.
+    fields = _FIELDS.get(id(node))
+    if fields is None:
+        fields = _FIELDS[id(node)] = {f.encode_name: f.type for f in node.fields}
+    return fields
+
+
+def _multiline(node: msgspec.inspect.Type) -> bool:
+    flag = _MULTILINE.get(id(node))
+    if flag is None:
+        flag = _MULTILINE[id(node)] = inputs.declares(node, inputs.MULTILINE)
+    return flag
+
+
 def walk(value: Any, node: msgspec.inspect.Type, path: str, errors: Errors) -> None:
     """Check every string in a decoded JSON value against the schema node it lands in."""
     node = _pick(node, value)
-    multiline = inputs.declares(node, inputs.MULTILINE)
+    multiline = _multiline(node)
     if isinstance(node, msgspec.inspect.Metadata):
         node = _pick(node.type, value)
     if isinstance(value, str):
@@ -121,7 +140,7 @@ def walk(value: Any, node: msgspec.inspect.Type, path: str, errors: Errors) -> N
             errors.setdefault(path or "body", reason)
     elif isinstance(value, dict):
         if isinstance(node, msgspec.inspect.StructType):
-            fields = {f.encode_name: f.type for f in node.fields}
+            fields = _fields(node)
             for key, item in value.items():
                 # A key the struct does not know is refused by msgspec (or, in the lenient
                 # gateway protocol, never read); only its name is held to the rule here.
