@@ -184,10 +184,14 @@ def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
 
 
+_MAY_HOLD_CONTROL = re.compile(rb"[\\\x7f]|\xc2[\x80-\x9f]")
+
+
 def may_hold_control(body: bytes) -> bool:
     """Whether a JSON document could hold a control character in a string.
 
-    Valid JSON carries C0 characters only as escapes (a backslash), DEL raw, and C1 characters
-    as `\\xc2\\x80`…`\\xc2\\x9f` in UTF-8; a body with none of those needs no walk.
+    Valid JSON carries C0 characters only as escapes (after a backslash), DEL raw, and C1
+    characters raw as `\\xc2\\x80`…`\\xc2\\x9f` in UTF-8; a body with none of those needs no
+    walk (most bodies: plain text, accents, ñ, ¿ and ¡ included).
     """
-    return b"\\" in body or b"\x7f" in body or b"\xc2" in body
+    return _MAY_HOLD_CONTROL.search(body) is not None

@@ -20,11 +20,23 @@ def problem_fields(response: Any) -> set[str]:
     return {e["field"] for e in body.get("errors", [])}
 
 
-async def audit_count(tc: TenantClient) -> int:
-    """How many audit records the tenant has (every write records one)."""
+REFUSED = "refused-"
+"""The prefix of the request ids a test gives the requests it expects to be refused."""
+
+
+def refused_id() -> dict[str, str]:
+    """Headers giving a request an id of its own, to find what it wrote (nothing, we hope)."""
+    import secrets
+
+    return {"X-Request-ID": REFUSED + secrets.token_hex(8)}
+
+
+async def audit_of_refused(tc: TenantClient) -> list[dict[str, Any]]:
+    """The tenant's audit records written by a request a test expected to be refused (every
+    write records one, with the request's id; jobs the tenant runs meanwhile do not count)."""
     r = await tc.get("/api/v1/audit-log", params={"limit": 200})
     assert r.status_code == 200, r.text
-    return len(r.json()["items"])
+    return [e for e in r.json()["items"] if e["request_id"].startswith(REFUSED)]
 
 
 async def queued_ids() -> set[str]:

@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 from tests.conftest import PASSWORD, TenantClient, http, unique_slug
 from tests.inputs_support import (
     NUL,
-    audit_count,
+    audit_of_refused,
     problem_fields,
     queued_for,
     queued_ids,
+    refused_id,
 )
 from tests.support.identity import anonymous, tenant_of
 from tests.support.provisioning import make_plan, make_subscriber, ok
@@ -134,7 +135,6 @@ async def test_defect_3_nul_in_text_fields(
     a, b = two_tenants
     names = await _world(a, json.dumps([path, body, snapshot]))
     path, body, snapshot = _fill(path, names), _fill(body, names), _fill(snapshot, names)
-    before = (await audit_count(a), await audit_count(b))
     seen = (await a.get(snapshot)).json() if snapshot else None
     jobs = await queued_ids()
 
@@ -146,7 +146,7 @@ async def test_defect_3_nul_in_text_fields(
         client = a.client
     else:
         client = (await anonymous(app, a)).client
-    headers = {"X-CSRFToken": client.cookies.get("csrftoken") or ""}
+    headers = {"X-CSRFToken": client.cookies.get("csrftoken") or "", **refused_id()}
     r = await client.request(method, path, json=body, params=query, headers=headers)
 
     fields = problem_fields(r)
@@ -161,7 +161,7 @@ async def test_defect_3_nul_in_text_fields(
         message = r.json()["errors"][0]["message"]
         assert "control character" in message.lower(), message
     # Nothing changed, for either tenant, and no job waits for it.
-    assert (await audit_count(a), await audit_count(b)) == before
+    assert await audit_of_refused(a) == await audit_of_refused(b) == []
     if snapshot:
         assert (await a.get(snapshot)).json() == seen
     assert await queued_ids() <= jobs
@@ -216,6 +216,19 @@ async def test_line_breaks_pass_where_text_spans_lines(make_tenant: Any) -> None
     assert problem_fields(r) == {"name"}
 
 
+async def test_controls_sent_raw_are_refused_too(make_tenant: Any) -> None:
+    """DEL and the C1 controls may travel unescaped in JSON; they are refused all the same."""
+    tc = await make_tenant()
+    json_type = {"Content-Type": "application/json"}
+    for name in ("Tower\u0085North", "Tower\u007f", "Tower\u009b31m"):
+        raw = json.dumps({"name": name}, ensure_ascii=False).encode()
+        r = await tc.post("/api/v1/sites", content=raw, headers=json_type)
+        assert problem_fields(r) == {"name"}, (name, r.text)
+    raw = json.dumps({"name": "Torre ¿Norte? ¡Sí! ñandú"}, ensure_ascii=False).encode()
+    r = await tc.post("/api/v1/sites", content=raw, headers=json_type)
+    assert r.status_code == 201, r.text
+
+
 async def test_names_and_emails_are_stored_in_nfc(make_tenant: Any) -> None:
     tc = await make_tenant()
     plan = await make_plan(tc)
@@ -239,8 +252,9 @@ async def test_defect_8_huge_numbers_and_deep_json(
     a, b = two_tenants
     plan = await make_plan(a)
     sub = await make_subscriber(a, plan["id"])
-    before = (await audit_count(a), await audit_count(b))
     payments = (await a.get("/api/v1/payments")).json()
+    for client in (a.client, b.client):
+        client.headers.update(refused_id())
 
     for amount in ("99999999999999999999999", "10000000000.00", "1.00001", "1e30", "NaN"):
         r = await a.post(
@@ -278,6 +292,7 @@ async def test_defect_8_huge_numbers_and_deep_json(
 
     # Runaway JSON: refused before any parser recurses through it, signed in or not.
     visitor = await anonymous(app, a)
+    visitor.client.headers.update(refused_id())
     deep_cases = [
         (visitor, "/api/v1/auth/login", b"[" * 100_000),
         (visitor, "/api/v1/auth/login", b'{"a":' * 1000 + b"1" + b"}" * 1000),
@@ -309,7 +324,7 @@ async def test_defect_8_huge_numbers_and_deep_json(
     problem_fields(r)
     assert r.status_code == 400
 
-    assert (await audit_count(a), await audit_count(b)) == before
+    assert await audit_of_refused(a) == await audit_of_refused(b) == []
     assert (await a.get("/api/v1/payments")).json() == payments
 
 
@@ -410,3 +425,33 @@ async def test_request_ids_are_echoed_only_when_plain(app: Any) -> None:
         for bad in ("a" * 65, "two words", "<script>"):
             r = await client.get("/health", headers={"X-Request-ID": bad})
             assert r.headers["x-request-id"] != bad and len(r.headers["x-request-id"]) == 32
+
+
+async def test_a_job_the_database_refuses_a_value_fails_once_not_ten_times(
+    make_tenant: Any, worker: Any
+) -> None:
+    """Job side: a value the database cannot take fails the message at once (dead letters),
+    instead of retrying it with back-off."""
+    from app.config import get_settings
+    from app.redis import get_redis
+    from tests.conftest import eventually
+    from tests.support.actors import look_up_staff
+
+    tc = await make_tenant()
+    tenant = await tenant_of(tc)
+    marker = uuid.uuid4().hex
+    look_up_staff.send(str(tenant.id), marker, NUL_EMAIL)
+    redis = get_redis()
+    namespace = get_settings().queue_namespace
+
+    async def markers(queue: str) -> list[str]:
+        # Keyed by the broker's own message id: find ours by its marker argument.
+        raws = await redis.hvals(f"{namespace}:{queue}.msgs")
+        return [json.loads(raw)["args"][1] for raw in raws]
+
+    async def dead() -> bool:
+        return marker in await markers("default.XQ")
+
+    await eventually(dead)
+    assert await redis.get(f"wisp:test:{marker}") == "1"  # it ran once
+    assert marker not in await markers("default.DQ")  # and waits for no retry

@@ -19,12 +19,19 @@ import workers.broker  # noqa: F401  (the broker must exist before any actor is 
 from app.db import DB, open_pool
 from app.i18n import use_language
 from app.logs import tenant_var
+from app.problems import is_value_error
 from tenants.registry import tenant_by_id
 from tenants.scope import Scope, tenant_scope
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class ValueRefused(Exception):
+    """The database refused a value the job carries (too long, out of range, a NUL): running
+    it again cannot help, so the message fails at once (to the dead-letter queue) instead of
+    being retried."""
 
 
 async def _ensure_pool() -> None:
@@ -50,6 +57,11 @@ def tenant_actor(
                 with use_language(tenant.language):
                     async with tenant_scope(tenant, propagate_after_commit=True) as scope:
                         await fn(scope, *args, **kwargs)
+            except Exception as exc:
+                if is_value_error(exc):
+                    log.error("job refused by the database: %s", type(exc).__name__)
+                    raise ValueRefused(type(exc).__name__) from exc
+                raise
             finally:
                 tenant_var.reset(token)
 
@@ -59,6 +71,7 @@ def tenant_actor(
             queue_name=queue_name,
             max_retries=max_retries,
             tenant_scoped=True,
+            throws=(ValueRefused, *options.pop("throws", ())),
             **options,
         )
         return actor
