@@ -15,6 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 from app.i18n import _
+from app.inputs import DECIMAL_DIGITS
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +140,6 @@ def _limit_message(kind: str, op: str, limit: str) -> str:
 
 def _field_message(message: str) -> str:
     """msgspec's reason for refusing a value, in the request's language."""
-    from app.inputs import DECIMAL_DIGITS
-
     if "missing required field" in message:
         return _("This field is required.")
     if limit := _LIMIT.match(message):
