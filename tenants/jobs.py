@@ -26,6 +26,7 @@ from app.core import jobs
 from app.core.db import DB, open_pool
 from app.core.i18n import use_language
 from app.core.logs import tenant_var
+from app.core.problems import is_value_error
 from tenants.registry import all_tenants, tenant_by_id
 from tenants.scope import Scope, tenant_scope
 
@@ -62,6 +63,12 @@ def actor_name_of(fn: Callable[..., Any]) -> str:
     return f"{domain}.{fn.__name__}"
 
 
+class ValueRefused(Exception):
+    """The database refused a value the job carries (too long, out of range, a NUL): running
+    it again cannot help, so the message fails at once (to the dead-letter queue) instead of
+    being retried."""
+
+
 async def _ensure_pool() -> None:
     if DB.pool is None:
         await open_pool()
@@ -89,6 +96,11 @@ def tenant_actor(
                 with use_language(tenant.language):
                     async with tenant_scope(tenant, propagate_after_commit=True) as scope:
                         await fn(scope, *args, **kwargs)
+            except Exception as exc:
+                if is_value_error(exc):
+                    log.error("job refused by the database: %s", type(exc).__name__)
+                    raise ValueRefused(type(exc).__name__) from exc
+                raise
             finally:
                 tenant_var.reset(token)
 
@@ -99,6 +111,7 @@ def tenant_actor(
             max_retries=max_retries,
             tenant_scoped=True,
             broker=jobs.broker,
+            throws=(ValueRefused, *options.pop("throws", ())),
             **options,
         )
         return actor

@@ -1,6 +1,18 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+from app.core.inputs import MULTILINE, Code, Id, Input, Moment, Money, PersonName, Rate, Reason
+
+Days = Annotated[int, msgspec.Meta(ge=0, le=366)]
+"""A count of days, a day of the month or an hour (the action checks the exact range)."""
+TaxLabel = Annotated[str, msgspec.Meta(max_length=40)]
+TaxId = Annotated[str, msgspec.Meta(max_length=60)]
+Reference = Annotated[str, msgspec.Meta(max_length=120)]
+LegalAddress = Annotated[str, msgspec.Meta(max_length=1000, extra={MULTILINE: True})]
+"""Printed on invoices over several lines."""
 
 
 class SettingsOut(msgspec.Struct):
@@ -21,26 +33,26 @@ class SettingsOut(msgspec.Struct):
     run_hour: int
 
 
-class SettingsPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    currency: str | msgspec.UnsetType = msgspec.UNSET
-    timezone: str | msgspec.UnsetType = msgspec.UNSET
-    invoice_prefix: str | msgspec.UnsetType = msgspec.UNSET
-    credit_note_prefix: str | msgspec.UnsetType = msgspec.UNSET
-    payment_terms_days: int | msgspec.UnsetType = msgspec.UNSET
-    grace_days: int | msgspec.UnsetType = msgspec.UNSET
-    billing_policy: str | msgspec.UnsetType = msgspec.UNSET
-    billing_day: int | msgspec.UnsetType | None = msgspec.UNSET
-    tax_label: str | msgspec.UnsetType = msgspec.UNSET
-    tax_rate: str | msgspec.UnsetType = msgspec.UNSET
-    legal_name: str | msgspec.UnsetType = msgspec.UNSET
-    legal_address: str | msgspec.UnsetType = msgspec.UNSET
-    tax_id: str | msgspec.UnsetType = msgspec.UNSET
-    max_suspension_share: str | msgspec.UnsetType = msgspec.UNSET
-    run_hour: int | msgspec.UnsetType = msgspec.UNSET
+class SettingsPatch(Input, forbid_unknown_fields=True, omit_defaults=True):
+    currency: Code | msgspec.UnsetType = msgspec.UNSET
+    timezone: Code | msgspec.UnsetType = msgspec.UNSET
+    invoice_prefix: Code | msgspec.UnsetType = msgspec.UNSET
+    credit_note_prefix: Code | msgspec.UnsetType = msgspec.UNSET
+    payment_terms_days: Days | msgspec.UnsetType = msgspec.UNSET
+    grace_days: Days | msgspec.UnsetType = msgspec.UNSET
+    billing_policy: Code | msgspec.UnsetType = msgspec.UNSET
+    billing_day: Days | msgspec.UnsetType | None = msgspec.UNSET
+    tax_label: TaxLabel | msgspec.UnsetType = msgspec.UNSET
+    tax_rate: Rate | msgspec.UnsetType = msgspec.UNSET
+    legal_name: PersonName | msgspec.UnsetType = msgspec.UNSET
+    legal_address: LegalAddress | msgspec.UnsetType = msgspec.UNSET
+    tax_id: TaxId | msgspec.UnsetType = msgspec.UNSET
+    max_suspension_share: Rate | msgspec.UnsetType = msgspec.UNSET
+    run_hour: Days | msgspec.UnsetType = msgspec.UNSET
 
 
-class RunIn(msgspec.Struct, forbid_unknown_fields=True):
-    as_of: str
+class RunIn(Input, forbid_unknown_fields=True):
+    as_of: Moment
 
 
 class RunOut(msgspec.Struct):
@@ -91,21 +103,21 @@ class InvoicePage(msgspec.Struct):
     next_cursor: str | None
 
 
-class VoidIn(msgspec.Struct, forbid_unknown_fields=True):
-    reason: str
+class VoidIn(Input, forbid_unknown_fields=True):
+    reason: Reason
 
 
-class CreditNoteIn(msgspec.Struct, forbid_unknown_fields=True):
-    reason: str
-    amount: str | None = None
+class CreditNoteIn(Input, forbid_unknown_fields=True):
+    reason: Reason
+    amount: Money | None = None
 
 
-class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
-    subscriber_id: str
-    amount: str
-    method: str
-    reference: str = ""
-    paid_on: str | None = None
+class PaymentIn(Input, forbid_unknown_fields=True):
+    subscriber_id: Id
+    amount: Money
+    method: Code
+    reference: Reference = ""
+    paid_on: Moment | None = None
 
 
 class AllocationOut(msgspec.Struct):
@@ -133,10 +145,10 @@ class PaymentPage(msgspec.Struct):
     next_cursor: str | None
 
 
-class ReverseIn(msgspec.Struct, forbid_unknown_fields=True):
-    reason: str
+class ReverseIn(Input, forbid_unknown_fields=True):
+    reason: Reason
 
 
-class ExemptionIn(msgspec.Struct, forbid_unknown_fields=True):
-    until: str
-    reason: str = ""
+class ExemptionIn(Input, forbid_unknown_fields=True):
+    until: Moment
+    reason: Reason = ""

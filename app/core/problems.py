@@ -7,12 +7,15 @@ unexpected crashes into `application/problem+json` responses.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 from app.core.i18n import _
+from app.core.inputs import DECIMAL_DIGITS
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +114,46 @@ def handle_problem(_request: Request[Any, Any, Any], exc: Problem) -> Response[d
     return problem(exc.status, exc.slug, exc.title(), exc.detail, **extra)
 
 
+_LIMIT = re.compile(r"^Expected `(\w+)`(?: of length)? (<=|>=|<|>) (-?[0-9.e+]+)")
+_REGEX = re.compile(r"^Expected `str` matching regex '(.*)'$")
+
+
+def _limit_message(kind: str, op: str, limit: str) -> str:
+    if kind in ("str", "array", "object"):
+        if op in ("<=", "<"):
+            n = int(limit) - (op == "<")
+            if kind == "str":
+                return _("Use at most {limit} characters.").format(limit=n)
+            return _("Send at most {limit} items.").format(limit=n)
+        n = int(limit) + (op == ">")
+        if kind == "str":
+            return _("Use at least {limit} characters.").format(limit=n)
+        return _("Send at least {limit} items.").format(limit=n)
+    if op == "<=":
+        return _("Use a number no greater than {limit}.").format(limit=limit)
+    if op == "<":
+        return _("Use a number less than {limit}.").format(limit=limit)
+    if op == ">=":
+        return _("Use a number no less than {limit}.").format(limit=limit)
+    return _("Use a number greater than {limit}.").format(limit=limit)
+
+
 def _field_message(message: str) -> str:
+    """msgspec's reason for refusing a value, in the request's language."""
     if "missing required field" in message:
         return _("This field is required.")
+    if limit := _LIMIT.match(message):
+        return _limit_message(*limit.groups())
+    if regex := _REGEX.match(message):
+        pattern = regex.group(1).replace("\\\\", "\\")
+        if pattern in DECIMAL_DIGITS:
+            return _(
+                'Use a decimal string such as "15.00", with at most {digits} digits before '
+                "the point and 4 after."
+            ).format(digits=DECIMAL_DIGITS[pattern])
+        return _("This value is not in the expected format.")
+    if message.startswith("Number out of range"):
+        return _("This number is out of range.")
     if message.startswith("Expected"):
         return _("This field has the wrong type.")
     return _("This value is not valid.")
@@ -168,6 +208,8 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     detail = None
     if status == 403 and "CSRF" in str(exc.detail):
         detail = _("The security token of this form is missing or wrong. Reload and try again.")
+    elif status == 400 and isinstance(exc.__cause__, SerializationException):
+        detail = _("The request body is not valid JSON.")
     return problem(status, _STATUS_SLUGS.get(status, "error"), _status_title(status), detail)
 
 
@@ -184,9 +226,57 @@ def handle_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[di
     )
 
 
+# PostgreSQL's data exceptions (SQLSTATE class 22) that only a value from outside can cause:
+# too long, too large, a character the database cannot store, text that is not a number or a
+# date. The input policy (app.core.inputs) refuses these first; this is the last line, so an input
+# that slips past it is a 422, never a 500. (Class 22 also holds errors of our own arithmetic,
+# such as division by zero: those stay 500s.) The bare `DataError` is asyncpg's own refusal
+# to encode an argument (an integer beyond its column's type, a string it cannot encode).
+_VALUE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.StringDataRightTruncationError,
+    asyncpg.exceptions.NumericValueOutOfRangeError,
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+    asyncpg.exceptions.InvalidTextRepresentationError,
+    asyncpg.exceptions.InvalidBinaryRepresentationError,
+    asyncpg.exceptions.InvalidDatetimeFormatError,
+    asyncpg.exceptions.DatetimeFieldOverflowError,
+    asyncpg.exceptions.IntervalFieldOverflowError,
+    asyncpg.exceptions.InvalidEscapeSequenceError,
+    asyncpg.exceptions.InvalidRegularExpressionError,
+    asyncpg.exceptions.InvalidParameterValueError,
+    asyncpg.exceptions.NullValueNoIndicatorParameterError,
+)
+
+
+def is_value_error(exc: BaseException) -> bool:
+    """Whether a database error is an input that does not fit (not a fault of ours)."""
+    return type(exc) is asyncpg.exceptions.DataError or isinstance(exc, _VALUE_ERRORS)
+
+
+def handle_data_error(
+    request: Request[Any, Any, Any], exc: asyncpg.exceptions.DataError
+) -> Response[dict[str, Any]]:
+    if not is_value_error(exc):
+        return handle_crash(request, exc)
+    # Logged without the value: it may be anything a client sent, secrets included.
+    log.warning("input refused by the database: %s", type(exc).__name__)
+    return problem(
+        422,
+        "invalid",
+        _("Some fields are not valid"),
+        _(
+            "A value is too long, too large, or holds characters that cannot be stored. "
+            "Check the fields and try again."
+        ),
+        errors=[],
+    )
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     Problem: handle_problem,
     ValidationException: handle_validation,
+    asyncpg.exceptions.DataError: handle_data_error,
     HTTPException: handle_http,
     Exception: handle_crash,
 }

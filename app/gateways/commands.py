@@ -26,7 +26,13 @@ from app.core.timeutil import iso, now
 from app.gateways import wakeups
 from app.gateways.access import SUBSCRIBER_SITE, serving_gateways
 from app.gateways.credentials import GatewayCredential, verify
-from app.gateways.schemas import CommandOut, LinkTestIn, LinkTestOut, LinkTestResult
+from app.gateways.schemas import (
+    CommandOut,
+    LinkTestIn,
+    LinkTestOut,
+    LinkTestReport,
+    LinkTestResult,
+)
 from app.gateways.tables import GatewayCommand
 from app.plans.access import parse_id
 from app.subscribers.access import access_subscriber
@@ -172,7 +178,7 @@ async def commands_for(gateway_id: uuid.UUID, sites: list[uuid.UUID]) -> list[Co
 
 
 async def post_result(
-    credential: GatewayCredential, command_id: str, result: LinkTestResult
+    credential: GatewayCredential, command_id: str, result: LinkTestReport
 ) -> LinkTestOut:
     """Record a result; posting it again changes nothing."""
     cid = parse_id(command_id)

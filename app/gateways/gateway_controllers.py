@@ -22,7 +22,7 @@ from app.gateways.schemas import (
     EnrollIn,
     EnrollOut,
     LinkTestOut,
-    LinkTestResult,
+    LinkTestReport,
     PortalDecision,
     PortalIn,
     RotateOut,
@@ -91,6 +91,8 @@ class GatewayProtocolController(Controller):
         status_code=200,
         summary="Sequence-numbered traffic and load samples",
         roles=allow(ANYONE),
+        # Up to 1000 samples, each with per-subscriber usage: more than the API's 1 MiB.
+        request_max_body_size=4 * 1024 * 1024,
     )
     async def telemetry(self, gateway: GatewayCredential, data: TelemetryIn) -> TelemetryOut:
         return await telemetry.ingest(gateway, data)
@@ -108,6 +110,6 @@ class GatewayProtocolController(Controller):
         roles=allow(ANYONE),
     )
     async def command_result(
-        self, gateway: GatewayCredential, command_id: str, data: LinkTestResult
+        self, gateway: GatewayCredential, command_id: str, data: LinkTestReport
     ) -> LinkTestOut:
         return await commands.post_result(gateway, command_id, data)

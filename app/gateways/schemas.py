@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.core.inputs import MULTILINE, Id, Input, Moment, ShortName
+
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
 
@@ -19,19 +21,28 @@ U64 = Annotated[int, msgspec.Meta(ge=0)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
 Bytes = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+Version = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+Measure = Annotated[float, msgspec.Meta(ge=0, le=1e12)]
+"""A link test's time in ms or rate in kb/s."""
+AgentText = Annotated[str, msgspec.Meta(max_length=1000)]
+"""An identifier an agent reports (stored cut to its column: agents may send more)."""
+AgentError = Annotated[str, msgspec.Meta(max_length=4000, extra={MULTILINE: True})]
+"""An error an agent reports: a tool's output may span lines (stored cut to its column)."""
+IpAddress = Annotated[str, msgspec.Meta(max_length=64)]
+SiteIds = Annotated[list[Id], msgspec.Meta(max_length=500)]
 
 
 # Staff API ---------------------------------------------------------------------------------
 
 
-class GatewayIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    site_ids: list[str] = []
+class GatewayIn(Input, forbid_unknown_fields=True):
+    name: ShortName
+    site_ids: SiteIds = []
 
 
-class GatewayPatch(msgspec.Struct, forbid_unknown_fields=True):
-    name: str | Unset = UNSET
-    site_ids: list[str] | Unset = UNSET
+class GatewayPatch(Input, forbid_unknown_fields=True):
+    name: ShortName | Unset = UNSET
+    site_ids: SiteIds | Unset = UNSET
 
 
 class Failure(msgspec.Struct):
@@ -128,14 +139,16 @@ class EnforcementOut(msgspec.Struct):
     gateways: list[EnforcementGateway]
 
 
-class LinkTestIn(msgspec.Struct, forbid_unknown_fields=True):
-    address: str | None = None
+class LinkTestIn(Input, forbid_unknown_fields=True):
+    address: IpAddress | None = None
     """The CPE's IP address; by default the gateway finds it from the CPE's MAC."""
-    count: int = 10
+    count: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 10
     throughput: bool = False
 
 
 class LinkTestResult(msgspec.Struct):
+    """A link test's result as stored and shown."""
+
     ok: bool
     loss_percent: float | None = None
     rtt_min_ms: float | None = None
@@ -144,6 +157,19 @@ class LinkTestResult(msgspec.Struct):
     throughput_kbps: float | None = None
     address: str | None = None
     error: str = ""
+
+
+class LinkTestReport(Input):
+    """A link test's result as a gateway posts it (the same fields, bounded)."""
+
+    ok: bool
+    loss_percent: Percent | None = None
+    rtt_min_ms: Measure | None = None
+    rtt_avg_ms: Measure | None = None
+    rtt_max_ms: Measure | None = None
+    throughput_kbps: Measure | None = None
+    address: AgentText | None = None
+    error: AgentError = ""
 
 
 class LinkTestOut(msgspec.Struct):
@@ -165,10 +191,10 @@ class LinkTestPage(msgspec.Struct):
 # Gateway protocol ----------------------------------------------------------------------------
 
 
-class EnrollIn(msgspec.Struct):
-    token: str
-    hardware_id: str = ""
-    agent_version: str = ""
+class EnrollIn(Input):
+    token: AgentText
+    hardware_id: AgentText = ""
+    agent_version: AgentText = ""
 
 
 class EnrollOut(msgspec.Struct):
@@ -226,15 +252,15 @@ class StateOut(msgspec.Struct):
     commands: list[CommandOut]
 
 
-class AckFailure(msgspec.Struct):
-    mac: str = ""
-    error: str = ""
-    id: str | None = None
+class AckFailure(Input):
+    mac: AgentText = ""
+    error: AgentError = ""
+    id: AgentText | None = None
 
 
-class AckIn(msgspec.Struct):
-    version: Annotated[int, msgspec.Meta(ge=0)]
-    failures: list[AckFailure] = []
+class AckIn(Input):
+    version: Version
+    failures: Annotated[list[AckFailure], msgspec.Meta(max_length=100_000)] = []
 
 
 class AckOut(msgspec.Struct):
@@ -242,30 +268,31 @@ class AckOut(msgspec.Struct):
     desired_version: int
 
 
-class UsageIn(msgspec.Struct):
+class UsageIn(Input):
     rx_bytes: Bytes
     tx_bytes: Bytes
-    id: str | None = None
-    mac: str | None = None
+    id: AgentText | None = None
+    mac: AgentText | None = None
 
 
-class SampleIn(msgspec.Struct):
+class SampleIn(Input):
     seq: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
     wan_rx_bytes: U64
     wan_tx_bytes: U64
-    ts: str | None = None
-    counter_bits: int = 64
-    boot_id: str = ""
+    ts: Moment | None = None
+    counter_bits: Annotated[int, msgspec.Meta(ge=0, le=128)] = 64
+    boot_id: AgentText = ""
     users_authenticated: Count = 0
     users_connected: Count = 0
     cpu_percent: Percent = 0.0
     mem_percent: Percent = 0.0
     circuit_ok: bool | None = None
-    subscribers: list[UsageIn] = []
+    subscribers: Annotated[list[UsageIn], msgspec.Meta(max_length=100_000)] = []
 
 
-class TelemetryIn(msgspec.Struct):
-    samples: list[SampleIn]
+class TelemetryIn(Input):
+    samples: Annotated[list[SampleIn], msgspec.Meta(max_length=1000)]
+    """At most MAX_SAMPLES (app.gateways.telemetry)."""
 
 
 class UsageRejection(msgspec.Struct):
@@ -291,8 +318,8 @@ class TelemetryOut(msgspec.Struct, omit_defaults=True):
     """The first 100 of them, with the reason."""
 
 
-class PortalIn(msgspec.Struct):
-    mac: str
+class PortalIn(Input):
+    mac: AgentText
 
 
 class PortalDecision(msgspec.Struct):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 
-from app.core import audit
+from email_validator import EmailNotValidError, validate_email
+
+from app.core import audit, inputs
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.jobs import enqueue
@@ -28,9 +30,9 @@ REQUEST_COOLDOWN = 60
 
 
 async def request_reset(tenant: TenantRef, email: str, actor: Actor) -> None:
-    address = email.strip().lower()
-    if not 3 <= len(address) <= 320 or "@" not in address:
-        return
+    address = inputs.nfc(email.strip().lower())
+    if not _mailable(address):
+        return  # no mailbox has this address: nothing to look up, nothing to queue
     digest = hashlib.sha256(address.encode()).hexdigest()[:32]
     first = await get_redis().set(
         key(tenant.id, "reset-request", digest), "1", nx=True, ex=REQUEST_COOLDOWN
@@ -39,6 +41,16 @@ async def request_reset(tenant: TenantRef, email: str, actor: Actor) -> None:
         await enqueue(
             "identity.send_password_reset", tenant.id, address, actor.ip, actor.request_id
         )
+
+
+def _mailable(address: str) -> bool:
+    if not 3 <= len(address) <= 320 or inputs.check_text(address) is not None:
+        return False
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
 
 
 def _link_error(expired: bool = False) -> Invalid:

@@ -10,10 +10,12 @@ if TYPE_CHECKING:
     from app.core.principal import Principal
     from tenants.registry import TenantRef
 
+from app.core.inputs import Code, Email, Input, PersonName, Secret, ShortName
 
-class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
-    email: str
-    password: str
+
+class LoginIn(Input, forbid_unknown_fields=True):
+    email: Email
+    password: Secret
 
 
 class TenantOut(msgspec.Struct):
@@ -45,32 +47,32 @@ class Page(msgspec.Struct):
     next_cursor: str | None
 
 
-class StaffPatchIn(msgspec.Struct, forbid_unknown_fields=True):
-    role: str | None = None
-    name: str | None = None
+class StaffPatchIn(Input, forbid_unknown_fields=True):
+    role: Code | None = None
+    name: PersonName | None = None
 
 
 class LogoutEverywhereOut(msgspec.Struct):
     sessions_ended: int
 
 
-class PasswordChangeIn(msgspec.Struct, forbid_unknown_fields=True):
-    current_password: str
-    new_password: str
+class PasswordChangeIn(Input, forbid_unknown_fields=True):
+    current_password: Secret
+    new_password: Secret
 
 
-class PasswordResetIn(msgspec.Struct, forbid_unknown_fields=True):
-    email: str
+class PasswordResetIn(Input, forbid_unknown_fields=True):
+    email: Email
 
 
-class PasswordResetConfirmIn(msgspec.Struct, forbid_unknown_fields=True):
-    token: str
-    password: str
+class PasswordResetConfirmIn(Input, forbid_unknown_fields=True):
+    token: Secret
+    password: Secret
 
 
-class InvitationIn(msgspec.Struct, forbid_unknown_fields=True):
-    email: str
-    role: str
+class InvitationIn(Input, forbid_unknown_fields=True):
+    email: Email
+    role: Code
 
 
 class InvitationOut(msgspec.Struct):
@@ -86,15 +88,15 @@ class InvitationList(msgspec.Struct):
     items: list[InvitationOut]
 
 
-class AcceptInvitationIn(msgspec.Struct, forbid_unknown_fields=True):
-    token: str
-    name: str
-    password: str
+class AcceptInvitationIn(Input, forbid_unknown_fields=True):
+    token: Secret
+    name: PersonName
+    password: Secret
 
 
-class ApiTokenIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    role: str
+class ApiTokenIn(Input, forbid_unknown_fields=True):
+    name: ShortName
+    role: Code
 
 
 class ApiTokenOut(msgspec.Struct):

@@ -1,28 +1,35 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+from app.core.inputs import Code, Id, Input, Kbps, Latitude, Line, Longitude, Name, Note
+
+Ssid = Annotated[str, msgspec.Meta(max_length=32)]
+"""At most 32 bytes in UTF-8 (the action counts the bytes)."""
 
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
 
 
-class SiteIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    kind: str = "tower"
+class SiteIn(Input, forbid_unknown_fields=True):
+    name: Name
+    kind: Code = "tower"
     """`tower` or `noc`."""
-    latitude: float | None = None
-    longitude: float | None = None
-    address: str = ""
-    notes: str = ""
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    address: Line = ""
+    notes: Note = ""
 
 
-class SitePatch(msgspec.Struct, forbid_unknown_fields=True):
-    name: str | Unset = UNSET
-    kind: str | Unset = UNSET
-    latitude: float | Unset | None = UNSET
-    longitude: float | Unset | None = UNSET
-    address: str | Unset = UNSET
-    notes: str | Unset = UNSET
+class SitePatch(Input, forbid_unknown_fields=True):
+    name: Name | Unset = UNSET
+    kind: Code | Unset = UNSET
+    latitude: Latitude | Unset | None = UNSET
+    longitude: Longitude | Unset | None = UNSET
+    address: Line | Unset = UNSET
+    notes: Note | Unset = UNSET
 
 
 class SiteOut(msgspec.Struct):
@@ -41,18 +48,18 @@ class SitePage(msgspec.Struct):
     items: list[SiteOut]
 
 
-class AccessPointIn(msgspec.Struct, forbid_unknown_fields=True):
-    site_id: str
-    name: str
-    frequency_mhz: int
-    ssid: str = ""
+class AccessPointIn(Input, forbid_unknown_fields=True):
+    site_id: Id
+    name: Name
+    frequency_mhz: Kbps
+    ssid: Ssid = ""
 
 
-class AccessPointPatch(msgspec.Struct, forbid_unknown_fields=True):
-    site_id: str | Unset = UNSET
-    name: str | Unset = UNSET
-    frequency_mhz: int | Unset = UNSET
-    ssid: str | Unset = UNSET
+class AccessPointPatch(Input, forbid_unknown_fields=True):
+    site_id: Id | Unset = UNSET
+    name: Name | Unset = UNSET
+    frequency_mhz: Kbps | Unset = UNSET
+    ssid: Ssid | Unset = UNSET
 
 
 class AccessPointOut(msgspec.Struct):

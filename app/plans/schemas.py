@@ -2,37 +2,39 @@ from __future__ import annotations
 
 import msgspec
 
+from app.core.inputs import Code, Input, Kbps, Name, Price, Rate
+
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
 
 
-class PlanIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    download_kbps: int
-    upload_kbps: int
-    monthly_price: str
+class PlanIn(Input, forbid_unknown_fields=True):
+    name: Name
+    download_kbps: Kbps
+    upload_kbps: Kbps
+    monthly_price: Price
     """A decimal string in the tenant's currency, e.g. "15.00"; a JSON number is refused."""
-    setup_fee: str | None = None
-    tax_rate: str | None = None
+    setup_fee: Price | None = None
+    tax_rate: Rate | None = None
     """Percent, e.g. "16.00"."""
-    data_cap_gb: int | None = None
-    cap_action: str | None = None
+    data_cap_gb: Kbps | None = None
+    cap_action: Code | None = None
     """`block` or `throttle`, required with a data cap."""
-    throttle_download_kbps: int | None = None
-    throttle_upload_kbps: int | None = None
+    throttle_download_kbps: Kbps | None = None
+    throttle_upload_kbps: Kbps | None = None
 
 
-class PlanPatch(msgspec.Struct, forbid_unknown_fields=True):
-    name: str | Unset = UNSET
-    download_kbps: int | Unset = UNSET
-    upload_kbps: int | Unset = UNSET
-    monthly_price: str | Unset = UNSET
-    setup_fee: str | Unset | None = UNSET
-    tax_rate: str | Unset | None = UNSET
-    data_cap_gb: int | Unset | None = UNSET
-    cap_action: str | Unset | None = UNSET
-    throttle_download_kbps: int | Unset | None = UNSET
-    throttle_upload_kbps: int | Unset | None = UNSET
+class PlanPatch(Input, forbid_unknown_fields=True):
+    name: Name | Unset = UNSET
+    download_kbps: Kbps | Unset = UNSET
+    upload_kbps: Kbps | Unset = UNSET
+    monthly_price: Price | Unset = UNSET
+    setup_fee: Price | Unset | None = UNSET
+    tax_rate: Rate | Unset | None = UNSET
+    data_cap_gb: Kbps | Unset | None = UNSET
+    cap_action: Code | Unset | None = UNSET
+    throttle_download_kbps: Kbps | Unset | None = UNSET
+    throttle_upload_kbps: Kbps | Unset | None = UNSET
 
 
 class PlanOut(msgspec.Struct):

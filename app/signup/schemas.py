@@ -2,15 +2,17 @@ from __future__ import annotations
 
 import msgspec
 
+from app.core.inputs import Code, Email, Input, PersonName, Secret
 
-class SignupIn(msgspec.Struct, forbid_unknown_fields=True):
-    company_name: str
-    slug: str
-    email: str
-    password: str
-    language: str = "en"
-    currency: str = "USD"
-    timezone: str = "UTC"
+
+class SignupIn(Input, forbid_unknown_fields=True):
+    company_name: PersonName
+    slug: Code
+    email: Email
+    password: Secret
+    language: Code = "en"
+    currency: Code = "USD"
+    timezone: Code = "UTC"
 
 
 class SignupOut(msgspec.Struct):

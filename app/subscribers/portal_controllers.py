@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import msgspec
 from litestar import Controller, Response, get, post
 
 from app.core.audit import Actor
 from app.core.config import get_settings
+from app.core.inputs import Email, Input, Secret
 from app.core.principal import Principal
 from app.core.roles import ANYONE, SUBSCRIBER, allow
 from app.identity.sessions import session_cookie
@@ -14,14 +14,14 @@ from tenants.context import on_tenant_host
 from tenants.registry import TenantRef
 
 
-class PortalAcceptIn(msgspec.Struct, forbid_unknown_fields=True):
-    token: str
-    password: str
+class PortalAcceptIn(Input, forbid_unknown_fields=True):
+    token: Secret
+    password: Secret
 
 
-class PortalLoginIn(msgspec.Struct, forbid_unknown_fields=True):
-    email: str
-    password: str
+class PortalLoginIn(Input, forbid_unknown_fields=True):
+    email: Email
+    password: Secret
 
 
 def _signed_in(session_id: str, body: PortalMeOut) -> Response[PortalMeOut]:

@@ -1,37 +1,56 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+from app.core.inputs import (
+    Code,
+    Email,
+    Id,
+    Input,
+    Latitude,
+    Line,
+    Longitude,
+    Moment,
+    Note,
+    PersonName,
+    ShortNote,
+)
+
+Phone = Annotated[str, msgspec.Meta(max_length=40)]
+ExternalId = Annotated[str, msgspec.Meta(max_length=100)]
 
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
 
 
-class SubscriberIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    email: str
-    plan_id: str
-    phone: str = ""
-    address: str = ""
-    latitude: float | None = None
-    longitude: float | None = None
-    language: str | None = None
-    site_id: str | None = None
-    external_id: str | None = None
+class SubscriberIn(Input, forbid_unknown_fields=True):
+    name: PersonName
+    email: Email
+    plan_id: Id
+    phone: Phone = ""
+    address: Line = ""
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    language: Code | None = None
+    site_id: Id | None = None
+    external_id: ExternalId | None = None
     """The subscriber's id in the system the WISP migrates from (CSV import matches on it)."""
-    notes: str = ""
+    notes: Note = ""
     """Goes on the installation work order."""
 
 
-class SubscriberPatch(msgspec.Struct, forbid_unknown_fields=True):
-    name: str | Unset = UNSET
-    email: str | Unset = UNSET
-    phone: str | Unset = UNSET
-    address: str | Unset = UNSET
-    latitude: float | Unset | None = UNSET
-    longitude: float | Unset | None = UNSET
-    language: str | Unset | None = UNSET
-    site_id: str | Unset | None = UNSET
-    external_id: str | Unset | None = UNSET
+class SubscriberPatch(Input, forbid_unknown_fields=True):
+    name: PersonName | Unset = UNSET
+    email: Email | Unset = UNSET
+    phone: Phone | Unset = UNSET
+    address: Line | Unset = UNSET
+    latitude: Latitude | Unset | None = UNSET
+    longitude: Longitude | Unset | None = UNSET
+    language: Code | Unset | None = UNSET
+    site_id: Id | Unset | None = UNSET
+    external_id: ExternalId | Unset | None = UNSET
 
 
 class SubscriberOut(msgspec.Struct):
@@ -66,21 +85,21 @@ class SubscriberPage(msgspec.Struct):
     next_cursor: str | None
 
 
-class SuspendIn(msgspec.Struct, forbid_unknown_fields=True):
-    reason: str
+class SuspendIn(Input, forbid_unknown_fields=True):
+    reason: Code
     """`non_payment`, `admin` or `data_cap`."""
-    note: str = ""
-    occurred_at: str | None = None
+    note: ShortNote = ""
+    occurred_at: Moment | None = None
 
 
-class ResumeIn(msgspec.Struct, forbid_unknown_fields=True):
-    note: str = ""
-    occurred_at: str | None = None
+class ResumeIn(Input, forbid_unknown_fields=True):
+    note: ShortNote = ""
+    occurred_at: Moment | None = None
 
 
-class CancelSubscriberIn(msgspec.Struct, forbid_unknown_fields=True):
-    note: str = ""
-    occurred_at: str | None = None
+class CancelSubscriberIn(Input, forbid_unknown_fields=True):
+    note: ShortNote = ""
+    occurred_at: Moment | None = None
 
 
 class StatusChangeOut(msgspec.Struct):
@@ -100,9 +119,9 @@ class StatusHistory(msgspec.Struct):
     items: list[StatusChangeOut]
 
 
-class PlanChangeIn(msgspec.Struct, forbid_unknown_fields=True):
-    plan_id: str
-    effective_date: str | None = None
+class PlanChangeIn(Input, forbid_unknown_fields=True):
+    plan_id: Id
+    effective_date: Moment | None = None
     """ISO date in the tenant's time zone; today (or earlier) applies at once. Default: today."""
 
 

@@ -16,11 +16,14 @@ from app.core.problems import EXCEPTION_HANDLERS
 from app.core.redis import close_redis
 from app.identity.permissions import authorize
 from app.web.crosssite import CrossSiteMiddleware
-from app.web.data_errors import DATA_ERROR_HANDLERS
 from app.web.devmail import dev_mail_index, dev_mail_message
+from app.web.input_guard import check_input
 from app.web.middleware import BearerAwareCSRFMiddleware, ContextMiddleware
 from app.web.openapi import finish as finish_openapi
 from tenants.context import DEPENDENCIES
+
+# JSON bodies are small; the routes that take files or batches declare more of their own.
+MAX_BODY_BYTES = 1024 * 1024
 
 # Unsafe requests with no ambient credential to abuse skip CSRF: signup on the base host (no
 # session can exist there), gateways (bearer secrets), and the health probes.
@@ -66,8 +69,10 @@ def create_app() -> Litestar:
                 ),
             ),
         ],
-        guards=[authorize],
-        exception_handlers={**EXCEPTION_HANDLERS, **DATA_ERROR_HANDLERS},
+        # Who may call the route first, then what the request carries (app/core/inputs.py).
+        guards=[authorize, check_input],
+        request_max_body_size=MAX_BODY_BYTES,
+        exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[open_pool],
         on_shutdown=[*shutdown, close_pool, close_redis],
         openapi_config=OpenAPIConfig(

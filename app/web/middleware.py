@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -31,6 +32,7 @@ log = logging.getLogger("wisp.request")
 HOSTLESS_PATHS = ("/health", "/ready")
 # Gateways authenticate with secrets of their own, checked by their routes.
 GATEWAY_PREFIX = "/gateway/"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -85,8 +87,11 @@ class ContextMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
-        request_id_var.set(request_id[:64])
+        # A caller's id is kept only when it is a plain token: it is echoed in a header and logs.
+        request_id = _header(scope, b"x-request-id") or ""
+        if not _REQUEST_ID.fullmatch(request_id):
+            request_id = uuid.uuid4().hex
+        request_id_var.set(request_id)
         tenant_var.set("")
         accept_language = _header(scope, b"accept-language")
         set_language(negotiate(None, None, accept_language))

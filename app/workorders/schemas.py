@@ -1,45 +1,54 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
+from app.core.inputs import MULTILINE, Code, Id, Input, Moment, Note, PersonName, Reason
 
-class WorkOrderIn(msgspec.Struct, forbid_unknown_fields=True):
-    subscriber_id: str
-    kind: str
+Mac = Annotated[str, msgspec.Meta(max_length=40)]
+Signature = Annotated[str, msgspec.Meta(max_length=300_000)]
+"""A `data:image/png;base64,...` URL (MAX_SIGNATURE in the action)."""
+NoteBody = Annotated[str, msgspec.Meta(max_length=10_000, extra={MULTILINE: True})]
+
+
+class WorkOrderIn(Input, forbid_unknown_fields=True):
+    subscriber_id: Id
+    kind: Code
     """`repair`, `maintenance` or `removal` (an installation comes with a new subscriber, or
     again for a pending subscriber whose first one was cancelled)."""
-    description: str = ""
+    description: Note = ""
 
 
-class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True):
-    install_date: str
+class ScheduleIn(Input, forbid_unknown_fields=True):
+    install_date: Moment
     """ISO date of the visit."""
-    technician_id: str | None = None
-    occurred_at: str | None = None
+    technician_id: Id | None = None
+    occurred_at: Moment | None = None
 
 
-class StepIn(msgspec.Struct, forbid_unknown_fields=True):
+class StepIn(Input, forbid_unknown_fields=True):
     """start and activate: only when it happened."""
 
-    occurred_at: str | None = None
+    occurred_at: Moment | None = None
 
 
-class AuthenticateCpeIn(msgspec.Struct, forbid_unknown_fields=True):
-    cpe_mac: str
-    access_point_id: str | None = None
-    occurred_at: str | None = None
+class AuthenticateCpeIn(Input, forbid_unknown_fields=True):
+    cpe_mac: Mac
+    access_point_id: Id | None = None
+    occurred_at: Moment | None = None
 
 
-class SignOffIn(msgspec.Struct, forbid_unknown_fields=True):
-    signed_by: str
-    signature: str | None = None
+class SignOffIn(Input, forbid_unknown_fields=True):
+    signed_by: PersonName
+    signature: Signature | None = None
     """The signature drawn on the phone, as a `data:image/png;base64,...` URL."""
-    occurred_at: str | None = None
+    occurred_at: Moment | None = None
 
 
-class CancelIn(msgspec.Struct, forbid_unknown_fields=True):
-    reason: str = ""
-    occurred_at: str | None = None
+class CancelIn(Input, forbid_unknown_fields=True):
+    reason: Reason = ""
+    occurred_at: Moment | None = None
 
 
 class WorkOrderOut(msgspec.Struct):
@@ -70,9 +79,9 @@ class WorkOrderPage(msgspec.Struct):
     next_cursor: str | None
 
 
-class NoteIn(msgspec.Struct, forbid_unknown_fields=True):
-    body: str
-    occurred_at: str | None = None
+class NoteIn(Input, forbid_unknown_fields=True):
+    body: NoteBody
+    occurred_at: Moment | None = None
 
 
 class NoteOut(msgspec.Struct):

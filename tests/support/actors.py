@@ -15,3 +15,13 @@ async def report_staff(scope: Scope, marker: str) -> None:
     await get_redis().set(
         f"wisp:test:{marker}", json.dumps({"tenant": scope.tenant.slug, "emails": emails}), ex=300
     )
+
+
+@tenant_actor(max_retries=5)
+async def look_up_staff(scope: Scope, marker: str, email: str) -> None:
+    """Counts its runs, then looks a staff user up by `email` (whatever the value holds)."""
+    from app.identity.access import staff_by_email
+
+    await get_redis().incr(f"wisp:test:{marker}")
+    await get_redis().expire(f"wisp:test:{marker}", 300)
+    await staff_by_email(email)

@@ -1,18 +1,23 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
+from app.core.inputs import Code, Input, ShortName
 
-class CredentialIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+# A credential id, base64url (the column holds 1400 characters).
+CredentialId = Annotated[str, msgspec.Meta(max_length=1400)]
+
+
+class CredentialIn(Input, rename="camel", forbid_unknown_fields=True):
     """`PublicKeyCredential.toJSON()` as browsers send it; `response` is checked by webauthn."""
 
-    id: str
-    raw_id: str
-    type: str
+    id: CredentialId
+    raw_id: CredentialId
+    type: Code
     response: dict[str, Any]
-    authenticator_attachment: str | None = None
+    authenticator_attachment: Code | None = None
     client_extension_results: dict[str, Any] = {}
 
     def for_webauthn(self) -> dict[str, Any]:
@@ -27,7 +32,7 @@ class CredentialIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
 
 
 class RegistrationIn(CredentialIn, rename="camel", forbid_unknown_fields=True):
-    name: str | None = None
+    name: ShortName | None = None
     """What the user calls this passkey ("work laptop"); defaults to a generic name."""
 
 

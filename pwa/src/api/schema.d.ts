@@ -1738,6 +1738,7 @@ export interface components {
         };
         /** CreditNoteIn */
         CreditNoteIn: {
+            /** @example 15.00 */
             amount?: string | null;
             reason: string;
         };
@@ -1941,6 +1942,18 @@ export interface components {
         LinkTestPage: {
             items: components["schemas"]["LinkTestOut"][];
         };
+        /** LinkTestReport */
+        LinkTestReport: {
+            address?: string | null;
+            /** @default  */
+            error?: string;
+            loss_percent?: number | null;
+            ok: boolean;
+            rtt_avg_ms?: number | null;
+            rtt_max_ms?: number | null;
+            rtt_min_ms?: number | null;
+            throughput_kbps?: number | null;
+        };
         /** LinkTestResult */
         LinkTestResult: {
             address?: string | null;
@@ -2035,6 +2048,7 @@ export interface components {
         };
         /** PaymentIn */
         PaymentIn: {
+            /** @example 15.00 */
             amount: string;
             method: string;
             paid_on?: string | null;
@@ -2103,9 +2117,12 @@ export interface components {
             cap_action?: string | null;
             data_cap_gb?: number | null;
             download_kbps: number;
+            /** @example 15.00 */
             monthly_price: string;
             name: string;
+            /** @example 15.00 */
             setup_fee?: string | null;
+            /** @example 16.00 */
             tax_rate?: string | null;
             throttle_download_kbps?: number | null;
             throttle_upload_kbps?: number | null;
@@ -2139,9 +2156,12 @@ export interface components {
             cap_action?: string | null;
             data_cap_gb?: number | null;
             download_kbps?: number;
+            /** @example 15.00 */
             monthly_price?: string;
             name?: string;
+            /** @example 15.00 */
             setup_fee?: string | null;
+            /** @example 16.00 */
             tax_rate?: string | null;
             throttle_download_kbps?: number | null;
             throttle_upload_kbps?: number | null;
@@ -2332,11 +2352,13 @@ export interface components {
             invoice_prefix?: string;
             legal_address?: string;
             legal_name?: string;
+            /** @example 16.00 */
             max_suspension_share?: string;
             payment_terms_days?: number;
             run_hour?: number;
             tax_id?: string;
             tax_label?: string;
+            /** @example 16.00 */
             tax_rate?: string;
             timezone?: string;
         };
@@ -6379,7 +6401,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["LinkTestResult"];
+                "application/json": components["schemas"]["LinkTestReport"];
             };
         };
         responses: {
