@@ -22,8 +22,8 @@ class SignupOut(msgspec.Struct):
     """False until the owner follows the link in the welcome mail (`{portal_url}/confirm/…`)."""
 
 
-class ConfirmIn(msgspec.Struct, forbid_unknown_fields=True):
-    token: str
+class ConfirmIn(Input, forbid_unknown_fields=True):
+    token: Secret
 
 
 class ConfirmOut(msgspec.Struct):
