@@ -145,7 +145,10 @@ async def update_plan(tenant: TenantRef, plan_id: str, data: PlanPatch, actor: A
     """Speeds that change reach the gateways for every live subscriber on the plan."""
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
     async with tenant_scope(tenant):
-        row = await access_plan(plan_id, for_update=True)
+        # NO KEY UPDATE, not UPDATE: a plan change holding its subscriber needs a key-share
+        # lock on this plan (its foreign keys), which FOR UPDATE would make it wait for while
+        # we wait for that subscriber below: a deadlock. Nothing here changes the plan's key.
+        row = await access_plan(plan_id, for_update=True, strength="NO KEY UPDATE")
         merged = {**row, **changes}
         clean = clean_plan(merged)
         changed: dict[Any, Any] = {k: v for k, v in clean.items() if row[k] != v}
@@ -157,13 +160,15 @@ async def update_plan(tenant: TenantRef, plan_id: str, data: PlanPatch, actor: A
         updated = await access_plan(row["id"])
         if any(f in changed for f in SPEED_FIELDS):
             # Locked, so a suspension racing with this change records after it, with the new
-            # speeds, instead of an older state under a newer version.
+            # speeds, instead of an older state under a newer version. In id order, as every
+            # writer that locks several subscribers does.
             live = (
                 await Subscriber.select()
                 .where(
                     Subscriber.plan == row["id"],
                     Subscriber.status.is_in(["active", "suspended"]),
                 )
+                .order_by(Subscriber.id)
                 .lock_rows()
             )
             for subscriber in live:
