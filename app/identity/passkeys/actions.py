@@ -229,17 +229,25 @@ async def authenticate(
     async with tenant_scope(tenant):
         pending = await ceremony.take(tenant, ceremony.AUTHENTICATION, challenge)
         passkey = (
-            await StaffPasskey.select()
+            await StaffPasskey.select(StaffPasskey.staff_user)
             .where(StaffPasskey.credential_id == data.id)
-            .lock_rows()
             .first()
         )
         if passkey is not None:
-            # FOR SHARE: a deactivation waits for this sign-in, then ends its session.
+            # The user's row first, then the passkey: the order removing a passkey takes. A
+            # deactivation waits for this sign-in, then ends its session. NO KEY UPDATE, not
+            # SHARE: the sign-in updates the row below, and two sign-ins of one user (with two
+            # passkeys) each holding SHARE while waiting to update it would deadlock.
             user = (
                 await StaffUser.select()
                 .where(StaffUser.id == passkey["staff_user"])
-                .lock_rows("SHARE")
+                .lock_rows("NO KEY UPDATE")
+                .first()
+            )
+            passkey = (
+                await StaffPasskey.select()
+                .where(StaffPasskey.credential_id == data.id)
+                .lock_rows()
                 .first()
             )
         handle = _user_handle(data.response)
