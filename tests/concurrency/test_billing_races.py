@@ -263,3 +263,23 @@ async def test_speed_change_and_plan_change_take_locks_in_one_order(make_tenant:
     plans = {r["id"]: r["plan"] for r in await rows(tenant, "SELECT id, plan FROM subscriber")}
     assert plans == {sid: new, stays: old}
     await assert_desired_state_matches(tenant)
+
+
+async def test_a_payment_reversed_twice_at_once_is_reversed_once(make_tenant: Any) -> None:
+    """Two clerks reverse the same payment at the same moment: one reversal (200), one 409,
+    one audit record, and the invoice owes exactly what it did before the payment."""
+    tc = await make_tenant()
+    tenant = await tenant_of(tc)
+    sid = await add_subscriber(tenant, await add_plan(tenant, "15.00"), dt.date(2026, 11, 1))
+    await run(tc, dt.date(2026, 11, 1))
+    payment = (await pay(tc, sid, "20.00")).json()
+    reverse = f"/api/v1/payments/{payment['id']}/reverse"
+    responses = await at_once(tc.post(reverse, json={"reason": "bounced"}) for _ in range(4))
+    assert sorted(statuses(responses)) == [200, 409, 409, 409]
+    reversals = await value(
+        tenant, "SELECT count(*) FROM audit_event WHERE action = 'payment.reversed'"
+    )
+    assert reversals == 1
+    invoice = (await rows(tenant, "SELECT amount_paid, status FROM invoice"))[0]
+    assert (invoice["amount_paid"], invoice["status"]) == (Decimal(0), "open")
+    assert await value(tenant, "SELECT count(*) FROM payment_allocation") == 0
