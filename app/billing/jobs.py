@@ -11,10 +11,11 @@ from app.audit import SYSTEM
 from app.billing import runs, settings
 from app.config import get_settings
 from app.i18n import _, use_language
+from app.problems import Problem
 from workers.actors import Scope, tenant_actor
 
 
-@tenant_actor(max_retries=3, time_limit=3_600_000)
+@tenant_actor(max_retries=3, time_limit=3_600_000, throws=(Problem,))
 async def run_billing(scope: Scope, run_id: str) -> None:
     """Execute a queued run (API or scheduler). Each chunk commits on its own, and the engine
     is idempotent, so a retried or redelivered run only finishes what is left."""
@@ -38,14 +39,18 @@ async def daily_billing(scope: Scope) -> None:
     if local_now.hour < conf.run_hour:
         return
     today = local_now.date()
-    claimed = await scope.connection.fetchval(
-        "SELECT 1 FROM billing_run WHERE as_of = $1 AND started_by IS NULL", today
+    claimed = await scope.connection.fetchrow(
+        "SELECT id, status FROM billing_run WHERE as_of = $1 AND started_by IS NULL", today
     )
-    if claimed:
+    if claimed is not None and claimed["status"] in ("done", "halted"):
         return
 
     async def go() -> None:
-        run_id, _count = await runs.create(tenant, today, SYSTEM)
+        # Today's run, unless an earlier attempt already recorded it: a worker killed mid-run
+        # left it 'running', and it is finished now rather than tomorrow.
+        run_id = (
+            claimed["id"] if claimed is not None else (await runs.create(tenant, today, SYSTEM))[0]
+        )
         await runs.execute(tenant, run_id, SYSTEM)
 
     scope.after_commit(go)

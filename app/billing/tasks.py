@@ -2,7 +2,8 @@
 
 Delivery is at least once, so `email_invoice` is safe to run twice: a Redis key (tenant and
 invoice in its name) records the send, set only after the SMTP server accepted the message, and a
-short lock keeps two deliveries of the same message from mailing at the same moment. The PDF is
+short lock keeps two deliveries of the same message from mailing at the same moment (a lock left
+by a killed worker is taken over as soon as the queue declares that worker dead). The PDF is
 rendered after the job's transaction has committed, never while it holds a connection.
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import uuid
 
 from app import audit, mail
 from app.billing import pdf
+from app.config import get_settings
 from app.i18n import _, use_language
 from app.problems import NotFound
 from app.redis import get_redis, key
@@ -29,6 +32,10 @@ LOCK_TTL = 600
 """Longer than a render plus the SMTP timeout."""
 
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+_TAKE_OVER = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then"
+    " return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end"
+)
 
 
 class EmailInProgress(Exception):
@@ -95,8 +102,8 @@ async def email_invoice(scope: Scope, invoice_id: str) -> None:
         return
 
     async def deliver() -> None:
-        lock, token = f"{done}:lock", secrets.token_hex(16)
-        if not await redis.set(lock, token, nx=True, ex=LOCK_TTL):
+        lock, token = f"{done}:lock", f"{_holder()} {secrets.token_hex(16)}"
+        if not await _acquire(lock, token):
             raise EmailInProgress(invoice_id)
         try:
             if await redis.exists(done):
@@ -116,6 +123,37 @@ async def email_invoice(scope: Scope, invoice_id: str) -> None:
         await _record_sent(tenant, invoice_id, address)
 
     scope.after_commit(deliver)
+
+
+def _holder() -> str:
+    """This process's identity on the queue (its heartbeat's name there)."""
+    from workers.broker import broker
+
+    return str(broker.broker_id)
+
+
+async def _holder_alive(holder: str) -> bool:
+    """Whether the queue still hears the worker process `holder` (the very test that makes
+    it hand that worker's jobs to others)."""
+    settings = get_settings()
+    beat = await get_redis().zscore(f"{settings.queue_namespace}:__heartbeats__", holder)
+    return beat is not None and time.time() * 1000 - beat < settings.queue_heartbeat_timeout_ms
+
+
+async def _acquire(lock: str, token: str) -> bool:
+    """The send lock. One held by a worker that died (killed mid-send) is taken over at once
+    instead of blocking the mail for LOCK_TTL: its job came back to the queue only because
+    that worker stopped beating."""
+    redis = get_redis()
+    if await redis.set(lock, token, nx=True, ex=LOCK_TTL):
+        return True
+    held = await redis.get(lock)
+    if held is None:
+        return bool(await redis.set(lock, token, nx=True, ex=LOCK_TTL))
+    if await _holder_alive(str(held).split(" ", 1)[0]):
+        return False
+    log.warning("taking over the send lock of a dead worker", extra={"lock": lock})
+    return bool(await redis.eval(_TAKE_OVER, 1, lock, held, token, LOCK_TTL))  # type: ignore[misc]
 
 
 async def _record_sent(tenant: TenantRef, invoice_id: str, address: str) -> None:

@@ -41,6 +41,7 @@ from app.subscribers.controllers import SubscriberController
 from app.subscribers.portal_controllers import PortalController
 from app.web.deps import DEPENDENCIES
 from app.web.middleware import BearerAwareCSRFMiddleware, ContextMiddleware
+from app.web.outages import OUTAGE_HANDLERS
 from app.workorders.controllers import WorkOrderController
 
 # Unsafe requests with no ambient credential to abuse skip CSRF: signup on the base host (no
@@ -108,7 +109,7 @@ def create_app() -> Litestar:
             ),
         ],
         guards=[authorize],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **OUTAGE_HANDLERS},
         on_startup=[open_pool],
         on_shutdown=[close_hub, close_pool, close_redis],
         openapi_config=OpenAPIConfig(
