@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from piccolo.engine.postgres import PostgresTransaction
 
 from app.db import DB
@@ -65,6 +66,11 @@ async def set_search_path(connection: Any, schema: str) -> None:
     await connection.execute("SELECT set_config('search_path', $1, true)", f'"{schema}"')
 
 
+def _lost(exc: Exception) -> bool:
+    text = str(exc)
+    return "released back to the pool" in text or "connection is closed" in text
+
+
 def _quoted(schema: str) -> str:
     return '"' + schema.replace('"', '""') + '"'
 
@@ -89,7 +95,14 @@ class ScopedTransaction(PostgresTransaction):
         self._committed = True
 
     async def rollback(self) -> None:
-        await self.connection.execute("ROLLBACK")
+        try:
+            await self.connection.execute("ROLLBACK")
+        except asyncpg.InterfaceError as exc:
+            # The connection was lost (the server ended the session: its transaction ended
+            # with it) and asyncpg already gave it back to the pool. Nothing to roll back;
+            # the error that brought us here is the one to report, not this one.
+            if not _lost(exc):
+                raise
         self._rolled_back = True
 
 

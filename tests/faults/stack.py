@@ -27,7 +27,7 @@ import redis
 
 from tests.conftest import PASSWORD, ROOT, WORKER, TenantClient, _free_port
 
-HEARTBEAT_MS = 4000
+HEARTBEAT_MS = 3000
 MIN_BACKOFF_MS = 300
 
 
@@ -111,16 +111,17 @@ class Stack:
             SMTP_HOST="127.0.0.1",
             SMTP_PORT=str(self.smtp_port),
             PORT=str(self.port),
-            DB_POOL_MAX="10",
         )
         return env
 
-    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+    def spawn(self, args: list[str], log_name: str, pool: int = 3) -> subprocess.Popen[bytes]:
+        """A process of the stack; `pool` caps its PostgreSQL connections (the server's
+        connections are shared with every other test run on the machine)."""
         with (self.folder / log_name).open("ab") as log:
             return subprocess.Popen(
                 [sys.executable, *args],
                 cwd=ROOT,
-                env=self.env,
+                env={**self.env, "DB_POOL_MAX": str(pool)},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: SIGKILL reaches its children
@@ -128,7 +129,7 @@ class Stack:
 
     def start(self) -> None:
         self.redis.start()
-        self.web = self._spawn(
+        self.web = self.spawn(
             [
                 "-m",
                 "uvicorn",
@@ -140,6 +141,7 @@ class Stack:
                 "--no-access-log",
             ],
             "web.log",
+            pool=6,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -167,7 +169,7 @@ class Stack:
         """A Dramatiq worker (one process, two threads, as the session fixture's), once it
         fetches from the queue."""
         before = self.heartbeats()
-        proc = self._spawn(
+        proc = self.spawn(
             ["-m", "dramatiq", "workers.tasks", "--processes", "1", "--threads", "2"],
             f"worker-{len(self.workers)}.log",
         )
