@@ -1,5 +1,8 @@
 """Money under contention: many payments against one invoice, payments and staff actions during
-a billing run, plan changes during a billing run. No 5xx, no deadlock, one outcome."""
+a billing run, plan changes during a billing run. No 5xx, no deadlock, one outcome.
+
+Few subscribers each: every invoice is mailed with its PDF by this test process's worker, and
+a backlog there would delay the mail other tests wait for."""
 
 from __future__ import annotations
 
@@ -109,10 +112,10 @@ async def test_billing_run_racing_staff_suspensions_and_payments(make_tenant: An
     r = await tc.patch("/api/v1/billing/settings", json={"max_suspension_share": "1"})
     assert r.status_code == 200, r.text
     plan = await add_plan(tenant, "15.00")
-    subs = sorted([await add_subscriber(tenant, plan, dt.date(2026, 11, 1)) for _ in range(12)])
+    subs = sorted([await add_subscriber(tenant, plan, dt.date(2026, 11, 1)) for _ in range(8)])
     await run(tc, dt.date(2026, 11, 1))
-    by_staff = subs[::-1][:6]  # the highest ids first: the run reaches them last
-    payers = subs[:3]
+    by_staff = subs[::-1][:4]  # the highest ids first: the run reaches them last
+    payers = subs[:2]
     calls = [tc.post("/api/v1/billing/runs", json={"as_of": "2026-11-30"})]
     for sid in by_staff:
         calls.append(tc.post(f"/api/v1/subscribers/{sid}/suspend", json={"reason": "admin"}))
@@ -149,7 +152,7 @@ async def test_plan_changes_during_a_billing_run(make_tenant: Any) -> None:
     tc = await make_tenant()
     tenant = await tenant_of(tc)
     cheap, dear = await add_plan(tenant, "10.00"), await add_plan(tenant, "30.00", name="Tier 3")
-    subs = [await add_subscriber(tenant, cheap, dt.date(2026, 11, 3)) for _ in range(20)]
+    subs = [await add_subscriber(tenant, cheap, dt.date(2026, 11, 3)) for _ in range(8)]
     await run(tc, dt.date(2026, 11, 3))
     calls = [tc.post("/api/v1/billing/runs", json={"as_of": "2026-12-03"}) for _ in range(2)]
     for sid in subs[::2]:
@@ -158,15 +161,15 @@ async def test_plan_changes_during_a_billing_run(make_tenant: Any) -> None:
         )
     responses = await at_once(calls)
     assert statuses(responses[:2]) == [201, 201]
-    assert sum(r.json()["invoiced"] for r in responses[:2]) == 20
-    assert statuses(responses[2:]) == [201] * 10
+    assert sum(r.json()["invoiced"] for r in responses[:2]) == 8
+    assert statuses(responses[2:]) == [201] * 4
 
     per_period = await rows(
         tenant,
         "SELECT subscriber_id, period_start, count(*) AS n FROM invoice WHERE kind = 'invoice'"
         " GROUP BY subscriber_id, period_start",
     )
-    assert len(per_period) == 40 and {r["n"] for r in per_period} == {1}
+    assert len(per_period) == 16 and {r["n"] for r in per_period} == {1}
     await assert_gapless(tenant)
     await assert_desired_state_matches(tenant)
     # What was billed on the old plan after the change is corrected on the next invoice.

@@ -40,7 +40,7 @@ async def test_concurrent_polls_acks_and_state_changes(make_tenant: Any) -> None
             calls.append(client.get(f"/gateway/v1/state?since={rng.randint(0, version)}"))
         for sid in subs[::2]:  # new versions while the gateway acks the old ones
             calls.append(tc.post(f"/api/v1/subscribers/{sid}/resume", json={}))
-        calls.append(clients[0].get(f"/gateway/v1/state?since={first['version']}&wait=5"))
+        calls.append(clients[0].get(f"/gateway/v1/state?since={first['version']}&wait=20"))
         calls.append(other_gw.get("/gateway/v1/state"))
         responses = await at_once(calls)
         assert set(statuses(responses)) == {200}
