@@ -14,11 +14,13 @@ import base64
 import datetime as dt
 import json
 import os
+import uuid
 from typing import Any
 
 import asyncpg
 import msgspec
-from litestar import Litestar, get
+from litestar import Litestar, get, post
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import Parameter
 
 DATABASE_URL = os.environ["BENCH_DATABASE_URL"]
@@ -136,8 +138,133 @@ async def list_subscribers(limit: int = Parameter(default=50, ge=1, le=200)) -> 
     )
 
 
+# The mixed workload (bench.mixed): a detail, a create and two transitions, each writing the
+# rows the real action writes, in one transaction, and answering the same JSON. What the real
+# app does besides (session, CSRF, validation, idempotency, the after-commit Redis messages:
+# the portal invitation job and the gateways' wake-up) is left out, as for the page above.
+
+
+class SubscriberIn(msgspec.Struct):
+    name: str
+    email: str
+    plan_id: str
+    phone: str = ""
+    address: str = ""
+
+
+class SubscriberCreatedOut(SubscriberOut):
+    installation_work_order_id: str
+
+
+class SuspendIn(msgspec.Struct):
+    reason: str
+
+
+def _pool() -> asyncpg.Pool:
+    assert _Pool.pool is not None
+    return _Pool.pool
+
+
+async def _audit(conn: Any, action: str, object_type: str, object_id: object, now: Any) -> None:
+    await conn.execute(
+        "INSERT INTO audit_event (id, occurred_at, actor_type, actor_label, action, object_type,"
+        " object_id, data, ip, request_id) VALUES ($1, $2, 'staff', 'bench', $3, $4, $5, '{}',"
+        " '', '')",
+        uuid.uuid4(), now, action, object_type, str(object_id),
+    )  # fmt: skip
+
+
+async def _history(conn: Any, sid: uuid.UUID, old: str | None, new: str, now: Any) -> None:
+    await conn.execute(
+        "INSERT INTO subscriber_status_change (id, subscriber, from_status, to_status, note,"
+        " actor_type, actor_label, occurred_at, recorded_at) VALUES ($1, $2, $3, $4, '',"
+        " 'staff', 'bench', $5, $5)",
+        uuid.uuid4(), sid, old, new, now,
+    )  # fmt: skip
+
+
+@get("/api/v1/subscribers/{subscriber_id:uuid}")
+async def one_subscriber(subscriber_id: uuid.UUID) -> SubscriberOut:
+    row = await _pool().fetchrow("SELECT * FROM subscriber WHERE id = $1", subscriber_id)
+    if row is None:
+        raise NotFoundException()
+    return _out(row)
+
+
+@post("/api/v1/subscribers", status_code=201)
+async def create_subscriber(data: SubscriberIn) -> SubscriberCreatedOut:
+    sid, wid, now = uuid.uuid4(), uuid.uuid4(), dt.datetime.now(dt.UTC)
+    async with _pool().acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "INSERT INTO subscriber (id, name, email, phone, address, plan, status, created_at,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending_installation', $7, $7)"
+            " RETURNING *",
+            sid, data.name, data.email, data.phone, data.address, uuid.UUID(data.plan_id), now,
+        )  # fmt: skip
+        await _history(conn, sid, None, "pending_installation", now)
+        await conn.execute(
+            "INSERT INTO subscriber_account (id, subscriber, created_at) VALUES ($1, $2, $3)",
+            uuid.uuid4(), sid, now,
+        )  # fmt: skip
+        await _audit(conn, "subscriber.create", "subscriber", sid, now)
+        await conn.execute(
+            "INSERT INTO work_order (id, subscriber, kind, status, description, signed_by,"
+            " cancel_reason, created_at, updated_at) VALUES ($1, $2, 'installation', 'open', '',"
+            " '', '', $3, $3)",
+            wid, sid, now,
+        )  # fmt: skip
+        await _audit(conn, "work_order.create", "work_order", wid, now)
+    fields = msgspec.structs.asdict(_out(row))
+    return SubscriberCreatedOut(**fields, installation_work_order_id=str(wid))
+
+
+_NEXT_VERSION = (
+    "INSERT INTO netstate_version (id, version) VALUES ($1, 1)"
+    " ON CONFLICT (id) DO UPDATE SET version = netstate_version.version + 1 RETURNING version"
+)
+
+
+async def _transition(sid: uuid.UUID, before: str, after: str, reason: str | None) -> Any:
+    now = dt.datetime.now(dt.UTC)
+    async with _pool().acquire() as conn, conn.transaction():
+        current = await conn.fetchval("SELECT status FROM subscriber WHERE id = $1 FOR UPDATE", sid)
+        if current is None:
+            raise NotFoundException()
+        if current != before:
+            raise HTTPException(status_code=409, detail="wrong status")
+        row = await conn.fetchrow(
+            "UPDATE subscriber SET status = $2, suspension_reason = $3, updated_at = $4"
+            " WHERE id = $1 RETURNING *",
+            sid, after, reason, now,
+        )  # fmt: skip
+        await _history(conn, sid, before, after, now)
+        plan = await conn.fetchrow(
+            "SELECT download_kbps, upload_kbps FROM rate_plan WHERE id = $1", row["plan"]
+        )
+        version = await conn.fetchval(_NEXT_VERSION, uuid.UUID(int=0))
+        await conn.execute(
+            "INSERT INTO netstate_change (id, version, subscriber_id, mac, enabled, reason,"
+            " download_kbps, upload_kbps, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            uuid.uuid4(), version, sid, row["cpe_mac"], after == "active", reason,
+            plan["download_kbps"], plan["upload_kbps"], now,
+        )  # fmt: skip
+        await _audit(conn, f"subscriber.{'resume' if after == 'active' else 'suspend'}",
+                     "subscriber", sid, now)  # fmt: skip
+    return row
+
+
+@post("/api/v1/subscribers/{subscriber_id:uuid}/suspend", status_code=200)
+async def suspend(subscriber_id: uuid.UUID, data: SuspendIn) -> SubscriberOut:
+    return _out(await _transition(subscriber_id, "active", "suspended", data.reason))
+
+
+@post("/api/v1/subscribers/{subscriber_id:uuid}/resume", status_code=200)
+async def resume(subscriber_id: uuid.UUID) -> SubscriberOut:
+    return _out(await _transition(subscriber_id, "suspended", "active", None))
+
+
 app = Litestar(
-    route_handlers=[health, list_subscribers],
+    route_handlers=[health, list_subscribers, one_subscriber, create_subscriber, suspend, resume],
     on_startup=[open_pool],
     on_shutdown=[close_pool],
     openapi_config=None,

@@ -42,6 +42,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from bench import mixed
 from bench.tenancy import PASSWORD, bench_database, quote, recreate_database, run_cli_migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -681,6 +682,7 @@ class Results:
     sql: str = ""
     notes: list[str] = field(default_factory=list)
     profile: Profile | None = None
+    mixed: dict[tuple[str, int], Run] = field(default_factory=dict)
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
@@ -768,6 +770,14 @@ def measure(
             results.profile = profile_server(
                 real, script, args.profile, args.connections, workdir, args.profile_output
             )
+    if args.mixed > 0:
+        with console.status(
+            f"mixed workload: {args.mixed:g} s per server at {args.mixed_clients} clients"
+        ):
+            results.mixed = mixed.run_all(
+                by_name, tenants["a"], database_url, workdir, args.mixed, args.warmup,
+                args.mixed_clients, wrk, GRID, results.notes,
+            )  # fmt: skip
     check_servers(real, bare, tenants, expected)  # still right after the load
 
 
@@ -825,6 +835,8 @@ def report(args: argparse.Namespace, results: Results) -> None:
     )
     report_paced(args, results)
     errors += sum(r.errors for r in results.paced.values())
+    if results.mixed:
+        errors += mixed.report(console, results.mixed, Merged)
     console.print(f"Responses with an error or a wrong page: {errors}: {verdict(errors == 0)}")
     console.print()
 
@@ -1007,6 +1019,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-output", type=Path, help="keep py-spy's collapsed stacks (for a flame graph)"
     )
+    parser.add_argument(
+        "--mixed", type=float, default=6, help="mixed workload s per server and client count (6)"
+    )
+    parser.add_argument(
+        "--mixed-clients",
+        type=lambda text: [int(c) for c in text.split(",")],
+        default=[50, 100],
+        help="client counts of the mixed workload (50,100)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args(argv)
     if args.duration / max(args.rounds, 1) < 1 or args.rounds < 1 or args.warmup < 1:
@@ -1015,7 +1036,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--subscribers above {PAGE}, --sequential at least 10")
     if args.think_ms < 2:
         parser.error("--think-ms must be at least 2")
-    if args.duration + args.profile + args.warmup * 2 + args.paced * 2 > 300:
+    mixed_s = (args.mixed + args.warmup) * 2 * len(args.mixed_clients) if args.mixed > 0 else 0
+    if args.duration + args.profile + args.warmup * 2 + args.paced * 2 + mixed_s > 300:
         parser.error("keep the load under 5 minutes")
     return args
 

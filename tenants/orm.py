@@ -20,6 +20,7 @@ from itertools import chain
 from types import ModuleType
 from typing import Any
 
+import asyncpg
 from piccolo.apps.migrations.commands.new import (
     AutoMigrationManager,
     NoChanges,
@@ -55,8 +56,20 @@ class ScopedTransaction(PostgresTransaction):
         self._committed = True
 
     async def rollback(self) -> None:
-        await self.connection.execute("ROLLBACK")
+        try:
+            await self.connection.execute("ROLLBACK")
+        except asyncpg.InterfaceError as exc:
+            # The connection was lost (the server ended the session: its transaction ended
+            # with it) and asyncpg already gave it back to the pool. Nothing to roll back;
+            # the error that brought us here is the one to report, not this one.
+            if not _lost(exc):
+                raise
         self._rolled_back = True
+
+
+def _lost(exc: Exception) -> bool:
+    text = str(exc)
+    return "released back to the pool" in text or "connection is closed" in text
 
 
 def in_transaction() -> bool:

@@ -26,6 +26,7 @@ from app.core import audit
 from app.core.audit import Actor
 from app.core.i18n import _
 from app.core.jobs import enqueue_after_commit
+from app.subscribers.access import lock_subscribers
 from tenants.registry import TenantRef
 from tenants.scope import tenant_scope
 
@@ -274,26 +275,48 @@ async def _invoice_chunk(
     return ordered
 
 
+async def _overdue(
+    conn: Any, as_of: dt.date, grace_days: int, among: list[uuid.UUID] | None = None
+) -> list[uuid.UUID]:
+    """Active subscribers with an invoice past due and grace, not exempt, not covered by
+    credit (only those in `among`, when given), in id order."""
+    overdue = OVERDUE_SQL.format(sub="s.id", grace="$2::int", day="$1::date")
+    return [
+        r["id"]
+        for r in await conn.fetch(
+            f"SELECT s.id FROM subscriber s WHERE s.status = 'active' AND EXISTS ({overdue})"
+            " AND ($3::uuid[] IS NULL OR s.id = ANY($3::uuid[]))"
+            " AND NOT EXISTS (SELECT 1 FROM suspension_exemption e"
+            "   WHERE e.subscriber_id = s.id AND e.until >= $1)"
+            " AND (SELECT coalesce(sum(i.total - i.amount_paid), 0) FROM invoice i"
+            "   WHERE i.subscriber_id = s.id AND i.status = 'open') >"
+            "  (SELECT coalesce(sum(p.unallocated), 0) FROM payment p"
+            "   WHERE p.subscriber_id = s.id AND p.status = 'posted')"
+            " ORDER BY s.id",
+            as_of,
+            grace_days,
+            among,
+        )
+    ]
+
+
 async def _suspensions(tenant: TenantRef, as_of: dt.date, actor: Actor, report: RunReport) -> None:
     async with tenant_scope(tenant) as scope:
         conn = scope.connection
         conf = await settings.load()
-        overdue = OVERDUE_SQL.format(sub="s.id", grace="$2::int", day="$1::date")
-        candidates = [
+        candidates = await _overdue(conn, as_of, conf.grace_days)
+        resumable = [
             r["id"]
             for r in await conn.fetch(
-                f"SELECT s.id FROM subscriber s WHERE s.status = 'active' AND EXISTS ({overdue})"
-                " AND NOT EXISTS (SELECT 1 FROM suspension_exemption e"
-                "   WHERE e.subscriber_id = s.id AND e.until >= $1)"
-                " AND (SELECT coalesce(sum(i.total - i.amount_paid), 0) FROM invoice i"
-                "   WHERE i.subscriber_id = s.id AND i.status = 'open') >"
-                "  (SELECT coalesce(sum(p.unallocated), 0) FROM payment p"
-                "   WHERE p.subscriber_id = s.id AND p.status = 'posted')"
-                " ORDER BY s.id",
-                as_of,
-                conf.grace_days,
+                "SELECT id FROM subscriber WHERE status = 'suspended' AND suspension_reason ="
+                " 'non_payment' ORDER BY id"
             )
         ]
+        # Every row this pass may change is locked up front (see lock_subscribers).
+        await lock_subscribers(candidates + resumable)
+        # Read again under the locks: a payment or a staff action that committed meanwhile
+        # counts (a payment's own reactivation waits for these locks, then runs).
+        candidates = await _overdue(conn, as_of, conf.grace_days, candidates)
         active = int(await conn.fetchval("SELECT count(*) FROM subscriber WHERE status = 'active'"))
         limit = conf.max_suspension_share * Decimal(active)
         if len(candidates) >= 3 and Decimal(len(candidates)) > limit:
@@ -318,14 +341,11 @@ async def _suspensions(tenant: TenantRef, as_of: dt.date, actor: Actor, report: 
                 if await suspend_for_non_payment(sid, actor, note):
                     report.suspended.append(sid)
         # Paid by other means (a credit note, a manual correction): resume them too.
-        for r in await conn.fetch(
-            "SELECT id FROM subscriber WHERE status = 'suspended' AND suspension_reason ="
-            " 'non_payment' ORDER BY id"
-        ):
+        for sid in resumable:
             if await reactivate_if_clear(
-                r["id"], as_of, conf.grace_days, actor, _("Nothing overdue any more")
+                sid, as_of, conf.grace_days, actor, _("Nothing overdue any more")
             ):
-                report.reactivated.append(r["id"])
+                report.reactivated.append(sid)
 
 
 async def run(

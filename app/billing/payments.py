@@ -32,9 +32,9 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         raise Invalid({field: _("This is not a valid id.")}) from None
 
 
-async def access_payment(payment_id: uuid.UUID) -> Any:
+async def access_payment(payment_id: uuid.UUID, lock: bool = False) -> Any:
     row = await current_scope().connection.fetchrow(
-        "SELECT * FROM payment WHERE id = $1", payment_id
+        "SELECT * FROM payment WHERE id = $1" + (" FOR UPDATE" if lock else ""), payment_id
     )
     if row is None:
         raise NotFound(_("No such payment."))
@@ -175,7 +175,8 @@ async def reverse(
         raise Invalid({"reason": _("Say why the payment is reversed.")})
     async with tenant_scope(tenant):
         conn = current_scope().connection
-        payment = await access_payment(payment_id)
+        # Locked, so of two reversals at once the second sees the first's and is refused.
+        payment = await access_payment(payment_id, lock=True)
         if payment["status"] != "posted":
             raise Conflict(_("This payment was already reversed."))
         allocations = await conn.fetch(

@@ -77,14 +77,17 @@ async def create(
 async def execute(
     tenant: TenantRef, run_id: uuid.UUID, actor: Actor, progress: engine.Progress | None = None
 ) -> RunOut:
+    # A run that is 'running' or 'failed' is taken up again: its worker was killed or lost
+    # its database mid-run, and the job came back (redelivered, or retried). The engine only
+    # finishes what is left, so even a run that is in fact still going elsewhere is safe.
     async with tenant_scope(tenant) as scope:
         row = await scope.connection.fetchrow(
-            "UPDATE billing_run SET status = 'running' WHERE id = $1 AND status = 'queued'"
-            " RETURNING *",
+            "UPDATE billing_run SET status = 'running' WHERE id = $1"
+            " AND status IN ('queued', 'running', 'failed') RETURNING *",
             run_id,
         )
     if row is None:
-        return await get(tenant, run_id)  # already ran (a redelivered job): nothing to redo
+        return await get(tenant, run_id)  # finished already (a redelivered job): nothing to do
     try:
         report = await engine.run(tenant, row["as_of"], actor, progress)
     except Exception:

@@ -4,7 +4,8 @@ the managers' alert when suspensions halt.
 
 Delivery is at least once, so `email_invoice` is safe to run twice: a Redis key (tenant and
 invoice in its name) records the send, set only after the SMTP server accepted the message, and a
-short lock keeps two deliveries of the same message from mailing at the same moment. The PDF is
+short lock keeps two deliveries of the same message from mailing at the same moment (a lock left
+by a killed worker is taken over as soon as the queue declares that worker dead). The PDF is
 rendered after the job's transaction has committed, never while it holds a connection.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import time
 import uuid
 import zoneinfo
 
@@ -22,7 +24,7 @@ from app.core.audit import SYSTEM
 from app.core.config import get_settings
 from app.core.i18n import _, use_language
 from app.core.mailtext import unlinkable
-from app.core.problems import NotFound
+from app.core.problems import NotFound, Problem
 from app.core.redis import get_redis, key
 from app.identity.access import active_managers
 from tenants.confirmation import may_mail
@@ -38,6 +40,10 @@ LOCK_TTL = 600
 """Longer than a render plus the SMTP timeout."""
 
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+_TAKE_OVER = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then"
+    " return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end"
+)
 
 
 class EmailInProgress(Exception):
@@ -108,8 +114,8 @@ async def email_invoice(scope: Scope, invoice_id: str) -> None:
         return
 
     async def deliver() -> None:
-        lock, token = f"{done}:lock", secrets.token_hex(16)
-        if not await redis.set(lock, token, nx=True, ex=LOCK_TTL):
+        lock, token = f"{done}:lock", f"{_holder()} {secrets.token_hex(16)}"
+        if not await _acquire(lock, token):
             raise EmailInProgress(invoice_id)
         try:
             if await redis.exists(done):
@@ -131,6 +137,35 @@ async def email_invoice(scope: Scope, invoice_id: str) -> None:
     scope.after_commit(deliver)
 
 
+def _holder() -> str:
+    """This process's identity on the queue (its heartbeat's name there)."""
+    return str(jobs.broker.broker_id)
+
+
+async def _holder_alive(holder: str) -> bool:
+    """Whether the queue still hears the worker process `holder` (the very test that makes
+    it hand that worker's jobs to others)."""
+    settings = get_settings()
+    beat = await get_redis().zscore(f"{settings.queue_namespace}:__heartbeats__", holder)
+    return beat is not None and time.time() * 1000 - beat < settings.queue_heartbeat_timeout_ms
+
+
+async def _acquire(lock: str, token: str) -> bool:
+    """The send lock. One held by a worker that died (killed mid-send) is taken over at once
+    instead of blocking the mail for LOCK_TTL: its job came back to the queue only because
+    that worker stopped beating."""
+    redis = get_redis()
+    if await redis.set(lock, token, nx=True, ex=LOCK_TTL):
+        return True
+    held = await redis.get(lock)
+    if held is None:
+        return bool(await redis.set(lock, token, nx=True, ex=LOCK_TTL))
+    if await _holder_alive(str(held).split(" ", 1)[0]):
+        return False
+    log.warning("taking over the send lock of a dead worker", extra={"lock": lock})
+    return bool(await redis.eval(_TAKE_OVER, 1, lock, held, token, LOCK_TTL))  # type: ignore[misc]
+
+
 async def _record_sent(tenant: TenantRef, invoice_id: str, address: str) -> None:
     """The audit trail says when and to whom; a failure here must not send the mail again."""
     try:
@@ -140,7 +175,7 @@ async def _record_sent(tenant: TenantRef, invoice_id: str, address: str) -> None
         log.exception("could not audit an emailed invoice", extra={"invoice_id": invoice_id})
 
 
-@tenant_actor(max_retries=3, time_limit=3_600_000)
+@tenant_actor(max_retries=3, time_limit=3_600_000, throws=(Problem,))
 async def run_billing(scope: Scope, run_id: str) -> None:
     """Execute a queued run (API or scheduler). Each chunk commits on its own, and the engine
     is idempotent, so a retried or redelivered run only finishes what is left."""
@@ -165,14 +200,18 @@ async def daily_billing(scope: Scope) -> None:
     if local_now.hour < conf.run_hour:
         return
     today = local_now.date()
-    claimed = await scope.connection.fetchval(
-        "SELECT 1 FROM billing_run WHERE as_of = $1 AND started_by IS NULL", today
+    claimed = await scope.connection.fetchrow(
+        "SELECT id, status FROM billing_run WHERE as_of = $1 AND started_by IS NULL", today
     )
-    if claimed:
+    if claimed is not None and claimed["status"] in ("done", "halted"):
         return
 
     async def go() -> None:
-        run_id, _count = await runs.create(tenant, today, SYSTEM)
+        # Today's run, unless an earlier attempt already recorded it: a worker killed mid-run
+        # left it 'running', and it is finished now rather than tomorrow.
+        run_id = (
+            claimed["id"] if claimed is not None else (await runs.create(tenant, today, SYSTEM))[0]
+        )
         await runs.execute(tenant, run_id, SYSTEM)
 
     scope.after_commit(go)

@@ -50,6 +50,15 @@ class Settings:
     allow_future_billing: bool
     media_dir: str
     """Where uploaded files (work order photos) are stored, one folder per tenant id."""
+    queue_heartbeat_timeout_ms: int = 60_000
+    """A worker silent this long is dead: the queue hands its unacknowledged jobs to others."""
+    queue_maintenance_chance: int = 100_000
+    """Per million queue commands, how many also look for dead workers. An idle worker sends
+    about one command a second per queue; Dramatiq's default of 1,000 left a killed worker's
+    jobs waiting many minutes past the timeout, this about ten seconds. A pass is two small
+    sorted-set reads unless a dead worker is found."""
+    queue_min_backoff_ms: int = 15_000
+    """The first retry of a failed job waits this long (doubling on each further retry)."""
 
     @property
     def is_production(self) -> bool:
@@ -103,6 +112,9 @@ def load_settings() -> Settings:
         db_pool_max=int(env.get("DB_POOL_MAX", "10")),
         allow_future_billing=_bool(env.get("WISP_ALLOW_FUTURE_BILLING")),
         media_dir=env.get("MEDIA_DIR") or str(ROOT / ".data" / "media"),
+        queue_heartbeat_timeout_ms=int(env.get("WISP_QUEUE_HEARTBEAT_TIMEOUT_MS", "60000")),
+        queue_maintenance_chance=int(env.get("WISP_QUEUE_MAINTENANCE_CHANCE", "100000")),
+        queue_min_backoff_ms=int(env.get("WISP_QUEUE_MIN_BACKOFF_MS", "15000")),
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import AsyncIO, MiddlewareError
+from dramatiq.middleware import AsyncIO, MiddlewareError, Retries
 
 from app.core.config import get_settings
 from app.core.discovery import load_tasks
@@ -65,10 +65,19 @@ class TenantMiddleware(dramatiq.Middleware):
 
 def _broker() -> RedisBroker:
     settings = get_settings()
+    # Jobs are acknowledged when they finish; a killed worker's jobs go back to the queue once
+    # its heartbeat (sent with every queue command, at least each second) is older than the
+    # timeout, at the next maintenance a live worker runs. Both are settings, so a test can
+    # bring a killed worker's jobs back within seconds.
     broker = RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url or "redis://127.0.0.1:6379/0",
         namespace=settings.queue_namespace,
+        heartbeat_timeout=settings.queue_heartbeat_timeout_ms,
+        maintenance_chance=settings.queue_maintenance_chance,
     )
+    for middleware in broker.middleware:
+        if isinstance(middleware, Retries):
+            middleware.min_backoff = settings.queue_min_backoff_ms
     broker.add_middleware(AsyncIO())
     broker.add_middleware(TenantMiddleware())
     return broker

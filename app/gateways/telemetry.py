@@ -269,7 +269,9 @@ async def ingest(credential: GatewayCredential, data: TelemetryIn) -> TelemetryO
                 circuit,
             )
         if usage.buckets:
-            keys = list(usage.buckets)
+            # In subscriber id order: each new row's foreign-key check takes a key-share lock
+            # on its subscriber, and writers holding several subscribers lock them in id order.
+            keys = sorted(usage.buckets)
             await conn.execute(
                 _UPSERT_USAGE,
                 gateway["id"],

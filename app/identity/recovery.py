@@ -71,12 +71,22 @@ async def confirm_reset(tenant: TenantRef, raw_token: str, password: str, actor:
     async with tenant_scope(tenant):
         reset = None
         if plausible(raw_token):
-            reset = (
-                await PasswordReset.select()
+            found = (
+                await PasswordReset.select(PasswordReset.staff_user)
                 .where(PasswordReset.token_hash == token_hash(raw_token))
-                .lock_rows("UPDATE")
                 .first()
             )
+            if found is not None:
+                # The user's row first, then the link: a reset spends every link of its user,
+                # so two links of one user used at once, each locking its own link first,
+                # would each wait for the other's link (a deadlock).
+                await access_staff(found["staff_user"], lock="UPDATE")
+                reset = (
+                    await PasswordReset.select()
+                    .where(PasswordReset.token_hash == token_hash(raw_token))
+                    .lock_rows("UPDATE")
+                    .first()
+                )
         if (
             reset is None
             or not matches(raw_token, reset["token_hash"])

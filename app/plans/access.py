@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from app.core.i18n import _
 from app.core.problems import NotFound
 from app.plans.tables import RatePlan
+
+LockStrength = Literal["UPDATE", "NO KEY UPDATE"]
 
 
 def parse_id(value: object) -> uuid.UUID | None:
@@ -17,13 +19,15 @@ def parse_id(value: object) -> uuid.UUID | None:
         return None
 
 
-async def access_plan(plan_id: object, *, for_update: bool = False) -> dict[str, Any]:
+async def access_plan(
+    plan_id: object, *, for_update: bool = False, strength: LockStrength = "UPDATE"
+) -> dict[str, Any]:
     pid = parse_id(plan_id)
     row: dict[str, Any] | None = None
     if pid is not None:
         query = RatePlan.select().where(RatePlan.id == pid)
         if for_update:
-            query = query.lock_rows()
+            query = query.lock_rows(strength)
         row = await query.first()
     if row is None:
         raise NotFound(_("No such rate plan."))

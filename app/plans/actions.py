@@ -147,7 +147,10 @@ async def update_plan(tenant: TenantRef, plan_id: str, data: PlanPatch, actor: A
     """Speeds that change reach the gateways for every live subscriber on the plan."""
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
     async with tenant_scope(tenant):
-        row = await access_plan(plan_id, for_update=True)
+        # NO KEY UPDATE, not UPDATE: a plan change holding its subscriber needs a key-share
+        # lock on this plan (its foreign keys), which FOR UPDATE would make it wait for while
+        # we wait for that subscriber below: a deadlock. Nothing here changes the plan's key.
+        row = await access_plan(plan_id, for_update=True, strength="NO KEY UPDATE")
         merged = {**row, **changes}
         clean = clean_plan(merged)
         changed: dict[Any, Any] = {k: v for k, v in clean.items() if row[k] != v}

@@ -20,7 +20,7 @@ from app.core.idempotency import IdempotencyKey
 from app.core.problems import Conflict, Invalid
 from app.core.timeutil import iso, now
 from app.subscribers import status as st
-from app.subscribers.access import access_subscriber
+from app.subscribers.access import access_subscriber, lock_subscribers
 from app.subscribers.actions import plan_for_new_subscriber
 from app.subscribers.schemas import PlanChangeIn, PlanChangeOut
 from app.subscribers.tables import PlanChange, Subscriber
@@ -162,6 +162,7 @@ async def apply_due(tenant: TenantRef, today: dt.date | None = None) -> int:
         )
         .order_by(PlanChange.effective_date)
     )
+    await lock_subscribers(item["subscriber"] for item in due)
     applied = 0
     for item in due:
         subscriber = await access_subscriber(item["subscriber"], for_update=True)

@@ -12,13 +12,15 @@ from app.subscribers.tables import Subscriber
 @reacts_to(PlanSpeedsChanged)
 async def enforce_new_speeds(event: PlanSpeedsChanged) -> None:
     # Locked, so a suspension racing with this change records after it, with the new speeds,
-    # instead of an older state under a newer version.
+    # instead of an older state under a newer version. In id order, as every writer that locks
+    # several subscribers does.
     live = (
         await Subscriber.select()
         .where(
             Subscriber.plan == event.plan["id"],
             Subscriber.status.is_in(["active", "suspended"]),
         )
+        .order_by(Subscriber.id)
         .lock_rows()
     )
     for subscriber in live:

@@ -20,6 +20,7 @@ from app.web.devmail import dev_mail_index, dev_mail_message
 from app.web.input_guard import check_input
 from app.web.middleware import BearerAwareCSRFMiddleware, ContextMiddleware
 from app.web.openapi import finish as finish_openapi
+from app.web.outages import OUTAGE_HANDLERS
 from tenants.context import DEPENDENCIES
 
 # JSON bodies are small; the routes that take files or batches declare more of their own.
@@ -72,7 +73,7 @@ def create_app() -> Litestar:
         # Who may call the route first, then what the request carries (app/core/inputs.py).
         guards=[authorize, check_input],
         request_max_body_size=MAX_BODY_BYTES,
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **OUTAGE_HANDLERS},
         on_startup=[open_pool],
         on_shutdown=[*shutdown, close_pool, close_redis],
         openapi_config=OpenAPIConfig(
