@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from tests.concurrency.support import at_once
 from tests.conftest import PASSWORD, TenantClient, tenant_client
 from tests.support.provisioning import staff
 from tests.test_gateways_support import app_of
 
 
-@pytest.mark.xfail(strict=True, reason="defect 2, fixed on branch h-identity")
 async def test_same_users_sign_in_from_sixteen_devices_at_once(make_tenant: Any) -> None:
     """Issue 12, defect 2: each sign-in read the user's row FOR SHARE and then updated it (a
     lock upgrade), so two at once deadlocked and one answered 500. Per tenant the owner signs
