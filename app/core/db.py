@@ -77,7 +77,8 @@ async def insert_many(connection: Any, table: type[Table], instances: list[Table
             if not isinstance(values[i], str | None):
                 values[i] = dump_json(values[i])
         records.append(values)
-    await connection.executemany(
-        f"INSERT INTO {table._meta.get_formatted_tablename()} ({names}) VALUES ({params})",
-        records,
-    )
+    sql = f"INSERT INTO {table._meta.get_formatted_tablename()} ({names}) VALUES ({params})"
+    if len(records) == 1:
+        await connection.execute(sql, *records[0])  # one row (a single sale): no pipeline
+    else:
+        await connection.executemany(sql, records)
