@@ -1,4 +1,4 @@
-"""The input policy (app/inputs.py): no control character, oversized number or runaway JSON
+"""The input policy (app/core/inputs.py): no control character, oversized number or runaway JSON
 reaches the database or a job; each is a translated 4xx naming the field, and changes nothing.
 """
 
@@ -400,7 +400,7 @@ UNBOUNDED_BY_DESIGN = {"SampleIn.wan_rx_bytes", "SampleIn.wan_tx_bytes"}
 
 def test_every_request_field_declares_its_bounds(app: Any) -> None:
     """A new text field without a length, or a number without a range, fails here: declare it
-    with a type from app/inputs.py (or a Meta of its own)."""
+    with a type from app/core/inputs.py (or a Meta of its own)."""
     loose: list[str] = []
     for name, schema in _request_schemas(app).items():
         for field, prop in schema.get("properties", {}).items():
